@@ -1,0 +1,265 @@
+"""DynamoGraphDeployment manifest (v1beta1 or v1alpha1) → DynamoGraph, losslessly.
+
+What the typed model covers (names, roles, replicas, images, command lines, GPU counts,
+node counts, version overrides) is lifted into typed fields; everything else stays verbatim
+in the raw layers (`container`, `pod_spec`, `pod_metadata`, `extra`, `spec_extra`,
+`metadata_extra`, `extra_components`) and is emitted again by the renderer. Command lines are
+kept as written (generate_command=False); parallelism and the model are read from them for
+planning, never re-generated.
+"""
+from __future__ import annotations
+
+import copy
+import re
+import shlex
+from typing import Any
+
+from ..errors import GraphError, Problem
+from ..targets.k8s.merge import prune_nulls
+from .model import DynamoGraph, Frontend, Model, Parallelism, Planner, RawComponent, Worker
+
+_V1BETA1_ROLE = {"worker": "agg", "prefill": "prefill", "decode": "decode"}
+_FLAG_TP = ("--tensor-parallel-size", "--tp", "--tp-size")
+_FLAG_PP = ("--pipeline-parallel-size", "--pp", "--pp-size")
+_FLAG_DP = ("--data-parallel-size", "--dp", "--dp-size")
+_FLAG_EP = ("--expert-parallel-size", "--ep", "--ep-size")
+_FLAG_MODEL = ("--model", "--model-path")
+_VAR = re.compile(r"^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$")
+
+
+def _tokens(command: list[str] | None, args: list[str] | None) -> list[str]:
+    out: list[str] = []
+    for part in (command or []) + (args or []):
+        if any(ch in part for ch in " \n\t"):
+            try:
+                out += shlex.split(part)
+            except ValueError:
+                out += part.split()
+        else:
+            out.append(part)
+    return out
+
+
+def _flag(tokens: list[str], names: tuple[str, ...], env: dict[str, str]) -> str | None:
+    for i, tok in enumerate(tokens):
+        for n in names:
+            if tok == n and i + 1 < len(tokens):
+                val = tokens[i + 1]
+            elif tok.startswith(n + "="):
+                val = tok[len(n) + 1:]
+            else:
+                continue
+            m = _VAR.match(val)
+            return env.get(m.group(1)) if m else val
+    return None
+
+
+def _int(v: str | None) -> int | None:
+    return int(v) if v is not None and v.isdigit() else None
+
+
+def _env_values(container: dict) -> dict[str, str]:
+    return {e["name"]: str(e["value"]) for e in container.get("env", []) or []
+            if isinstance(e, dict) and "name" in e and "value" in e}
+
+
+def _split_main(container: dict) -> tuple[dict, dict]:
+    """Typed fields lifted out of a raw main container, and the rest."""
+    raw = copy.deepcopy(container)
+    raw.pop("name", None)
+    typed: dict[str, Any] = {}
+    for k in ("image", "command", "args"):
+        if k in raw:
+            typed[k] = raw.pop(k)
+    return typed, raw
+
+
+def _parallelism(tokens: list[str], env: dict[str, str], gpus: int) -> Parallelism | None:
+    tp, pp = _int(_flag(tokens, _FLAG_TP, env)), _int(_flag(tokens, _FLAG_PP, env))
+    dp, ep = _int(_flag(tokens, _FLAG_DP, env)), _int(_flag(tokens, _FLAG_EP, env))
+    if tp is None:
+        return None
+    dp_attention = "--enable-dp-attention" in tokens
+    try:
+        par = Parallelism(tp=tp, pp=pp or 1, dp=dp or 1, ep=ep or 1, dp_attention=dp_attention)
+    except GraphError:
+        return None
+    return par if par.gpus == gpus and (par.ep <= gpus) else None
+
+
+class _Importer:
+    def __init__(self, obj: dict):
+        self.obj = obj
+        self.api = obj["apiVersion"].split("/", 1)[1]
+        self.models: list[tuple[str, str | None]] = []
+        self.backends: list[str] = []
+
+    # one component of either version, already split into neutral pieces
+    def component(self, name: str, ctype: str, sub: str | None, main: dict, pod_spec: dict,
+                  pod_meta: dict, extra: dict, gpus: int | None, nodes: int | None,
+                  rvo: str | None, replicas: int | None) -> Any:
+        typed, container = _split_main(main)
+        common: dict[str, Any] = dict(name=name, container=container, pod_spec=pod_spec, pod_metadata=pod_meta,
+                                      extra=extra, extra_api=self.api, generate_command=False,
+                                      command=typed.get("command"), args=typed.get("args"),
+                                      image=typed.get("image"), runtime_version_override=rvo)
+        if replicas is None:
+            extra["replicas"] = None          # absent in the source: the null removes the typed default
+        else:
+            common["replicas"] = replicas
+        env = _env_values(main)
+        tokens = _tokens(typed.get("command"), typed.get("args"))
+        if ctype == "frontend":
+            mode = _flag(tokens, ("--router-mode",), env) or env.get("DYN_ROUTER_MODE")
+            port = _int(_flag(tokens, ("--http-port",), env))
+            return Frontend(**common, **({"router_mode": mode} if mode in ("kv", "round-robin", "random") else {}),
+                            **({"port": port} if port and port < 65536 else {}))
+        if ctype == "planner":
+            return Planner(**common)
+        role = _V1BETA1_ROLE.get(sub or "", None) if ctype == "worker" and sub else _V1BETA1_ROLE.get(ctype)
+        if role is None:
+            return None
+        for mod in ("dynamo.vllm", "dynamo.sglang", "dynamo.trtllm"):
+            if mod in tokens or any(mod in t for t in tokens):
+                self.backends.append(mod.split(".", 1)[1])
+        model = _flag(tokens, _FLAG_MODEL, env)
+        if model:
+            self.models.append((model, _flag(tokens, ("--served-model-name",), env)))
+        total = (gpus or 0) * (nodes or 1)
+        return Worker(**common, role=role, gpus=total, nodes=nodes,
+                      parallelism=_parallelism(tokens, env, total) if total else None)
+
+    def v1beta1(self, c: dict) -> Any:
+        c = copy.deepcopy(c)
+        name, ctype = c.pop("name"), c.pop("type", None)
+        template = c.pop("podTemplate", {}) or {}
+        pod_spec = copy.deepcopy(template.get("spec", {}) or {})
+        containers = pod_spec.pop("containers", []) or []
+        main = next((x for x in containers if x.get("name") == "main"), None)
+        if main is None or ctype not in ("frontend", "worker", "prefill", "decode", "planner"):
+            return RawComponent(name=name, type=str(ctype), spec={**({"type": ctype} if ctype else {}),
+                                                                     "podTemplate": template, **c}, api="v1beta1")
+        others = [x for x in containers if x.get("name") != "main"]
+        if others:
+            pod_spec["containers"] = others
+        meta = {k: v for k, v in template.items() if k != "spec"}
+        main = copy.deepcopy(main)
+        gpus = None
+        limits = (main.get("resources") or {}).get("limits") or {}
+        if "nvidia.com/gpu" in limits:
+            gpus = _int(str(limits.pop("nvidia.com/gpu")))
+            if gpus is None:
+                return RawComponent(name=name, type=ctype, spec={"type": ctype, "podTemplate": template, **c})
+            if not limits:
+                main["resources"].pop("limits")
+            if not main["resources"]:
+                main.pop("resources")
+        nodes = (c.get("multinode") or {}).get("nodeCount")
+        if nodes is not None:
+            c["multinode"].pop("nodeCount")
+            if not c["multinode"]:
+                c.pop("multinode")
+        return self.component(name, ctype, None, main, pod_spec, meta.get("metadata", {}) or {}, c,
+                              gpus, nodes, c.pop("runtimeVersionOverride", None), c.pop("replicas", None))
+
+    def v1alpha1(self, name: str, s: dict) -> Any:
+        s = copy.deepcopy(s)
+        ctype, sub = s.pop("componentType", None), s.pop("subComponentType", None)
+        eps = copy.deepcopy(s.get("extraPodSpec") or {})
+        main = eps.pop("mainContainer", None)
+        known = ("frontend", "worker", "planner")
+        if ctype not in known or (ctype == "worker" and sub not in (None, "prefill", "decode")):
+            spec = {**({"componentType": ctype} if ctype else {}), **({"subComponentType": sub} if sub else {}), **s}
+            return RawComponent(name=name, type=str(ctype), spec=spec, api="v1alpha1")
+        s.pop("extraPodSpec", None)
+        gpus = None
+        limits = (s.get("resources") or {}).get("limits") or {}
+        if "gpu" in limits:
+            gpus = _int(str(limits["gpu"]))
+            if gpus is not None:
+                limits.pop("gpu")
+                if not limits:
+                    s["resources"].pop("limits")
+                if not s["resources"]:
+                    s.pop("resources")
+        nodes = (s.get("multinode") or {}).get("nodeCount")
+        if nodes is not None:
+            s["multinode"].pop("nodeCount")
+            if not s["multinode"]:
+                s.pop("multinode")
+        pod_meta = s.pop("extraPodMetadata", {}) or {}
+        if main is None:
+            main = {}
+        return self.component(name, ctype, sub, main, eps, pod_meta, s, gpus, nodes,
+                              s.pop("runtimeVersionOverride", None), s.pop("replicas", None))
+
+
+def _lone_roles_to_agg(workers: list[Worker], api: str) -> None:
+    """Upstream aggregated examples type their only worker `decode`: that is an aggregated
+    worker for planning, and its type is kept verbatim for rendering."""
+    roles = {w.role for w in workers}
+    if ("prefill" in roles) == ("decode" in roles):
+        return
+    for w in workers:
+        if w.role in ("prefill", "decode"):
+            keep = {"type": w.role} if api == "v1beta1" else {"subComponentType": w.role}
+            w.extra = {**w.extra, **keep}
+            w.role = "agg"
+
+
+def from_dgd(obj: Any) -> DynamoGraph:
+    if not isinstance(obj, dict):
+        raise GraphError("a DynamoGraphDeployment must be a mapping", "", "pass the parsed YAML document")
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    if kind != "DynamoGraphDeployment":
+        raise GraphError(f"kind {kind!r} is not a DynamoGraphDeployment", "kind",
+                         "import DynamoGraphDeployment documents; validate other kinds with `dynamo-iac validate`")
+    if api_version not in ("nvidia.com/v1beta1", "nvidia.com/v1alpha1"):
+        raise GraphError(f"unsupported apiVersion {api_version!r}", "apiVersion",
+                         "use nvidia.com/v1beta1 or nvidia.com/v1alpha1")
+    obj = prune_nulls(obj)
+    imp = _Importer(obj)
+    meta = copy.deepcopy(obj.get("metadata") or {})
+    spec = copy.deepcopy(obj.get("spec") or {})
+    name = meta.pop("name", None)
+    if not name:
+        raise GraphError("metadata.name is missing", "metadata.name", "name the DynamoGraphDeployment")
+    frontend: Frontend | None = None
+    workers: list[Worker] = []
+    planner: Planner | None = None
+    extras: list[RawComponent] = []
+    if imp.api == "v1beta1":
+        items = [(c.get("name"), c) for c in spec.pop("components", []) or []]
+    else:
+        items = list((spec.pop("services", {}) or {}).items())
+    for i, (cname, body) in enumerate(items):
+        if not isinstance(body, dict) or not cname:
+            raise GraphError("component without a name or body", f"spec.components[{i}]",
+                             "every component needs a name and a spec")
+        comp = imp.v1beta1(body) if imp.api == "v1beta1" else imp.v1alpha1(cname, body)
+        if isinstance(comp, Frontend) and frontend is None:
+            frontend = comp
+        elif isinstance(comp, Planner) and planner is None:
+            planner = comp
+        elif isinstance(comp, Worker):
+            workers.append(comp)
+        elif isinstance(comp, RawComponent):
+            extras.append(comp)
+        else:   # a second frontend/planner, or an unknown role: keep verbatim
+            extras.append(RawComponent(name=cname, type=str(body.get("type") or body.get("componentType")),
+                                       spec={k: v for k, v in body.items() if k != "name"}, api=imp.api))
+    _lone_roles_to_agg(workers, imp.api)
+    backend = spec.get("backendFramework") or (imp.backends[0] if imp.backends else "vllm")
+    model = None
+    if imp.models:
+        mid, served = imp.models[0]
+        if mid and not mid.startswith("$"):
+            model = Model(id=mid, served_name=served if served and not served.startswith("$") else None)
+    try:
+        return DynamoGraph(
+            name=name, namespace=meta.pop("namespace", None), backend=backend, model=model,
+            frontend=frontend, workers=workers, planner=planner, extra_components=extras,
+            hf_token_secret=None, labels=meta.pop("labels", {}) or {}, annotations=meta.pop("annotations", {}) or {},
+            metadata_extra=meta, spec_extra=spec, spec_extra_api=imp.api, source_api=imp.api)
+    except GraphError as e:
+        raise GraphError([Problem(f"{name}: {p.path}", p.message, p.fix) for p in e.problems]) from None

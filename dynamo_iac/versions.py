@@ -1,0 +1,75 @@
+"""Reader of dynamo_iac/data/versions.yaml: one Dynamo release drives every version."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import yaml
+
+from .errors import ConfigError
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict:
+    return yaml.safe_load(resources.files("dynamo_iac.data").joinpath("versions.yaml").read_text())
+
+
+@dataclass(frozen=True)
+class ChartPin:
+    name: str
+    repo: str
+    chart: str
+    version: str
+    namespace: str
+
+
+@dataclass(frozen=True)
+class Release:
+    version: str
+    chart_version: str
+    dgd_api: tuple[str, ...]
+    _images: dict
+    _efa_images: dict
+    registry: str
+
+    def image(self, kind: str, efa: bool = False) -> str:
+        """Full image reference for kind in vllm|sglang|trtllm|frontend|planner|operator."""
+        table = self._efa_images if efa and kind in self._efa_images else self._images
+        if kind not in table:
+            raise ConfigError(f"no image for {kind!r} in Dynamo {self.version}", "images",
+                              f"set the image explicitly or add it to versions.yaml")
+        return f"{self.registry}/{table[kind]}"
+
+    def has_efa_image(self, kind: str) -> bool:
+        return kind in self._efa_images
+
+
+def default_version() -> str:
+    return str(_table()["default"])
+
+
+def known_versions() -> list[str]:
+    return sorted(_table()["releases"])
+
+
+def release(version: str | None = None) -> Release:
+    t = _table()
+    v = version or str(t["default"])
+    r = t["releases"].get(v)
+    if r is None:
+        raise ConfigError(f"unknown Dynamo version {v!r}", "dynamo_version",
+                          f"use one of {', '.join(known_versions())} or add it to dynamo_iac/data/versions.yaml")
+    return Release(v, str(r["chart"]), tuple(r["dgd_api"]), dict(r["images"]),
+                   dict(r.get("efa_images") or {}), t["registry"])
+
+
+def platform_chart() -> dict:
+    return dict(_table()["chart"])
+
+
+def chart(name: str) -> ChartPin:
+    c = _table()["charts"].get(name)
+    if c is None:
+        raise ConfigError(f"no pinned chart {name!r}", "charts", "add it to dynamo_iac/data/versions.yaml")
+    return ChartPin(name, c["repo"], c["chart"], str(c["version"]), c["namespace"])
