@@ -90,7 +90,9 @@ class _Model(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as e:
-            raise GraphError(_problems_from(e, type(self).__name__)) from None
+            # graph-level paths read like the YAML (workers[0].gpus); nested objects name their class
+            prefix = "" if isinstance(self, DynamoGraph) else type(self).__name__
+            raise GraphError(_problems_from(e, prefix)) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
         try:
@@ -376,6 +378,9 @@ class DynamoGraph(_Model):
         return p
 
     def check(self) -> "DynamoGraph":
+        for _, comp in self._typed_components():      # resolve default names once, visibly
+            if comp.name is None:
+                comp.name = DEFAULT_NAMES[_kind(comp)]
         problems = self.problems()
         if problems:
             raise GraphError(problems)
@@ -440,10 +445,10 @@ class DynamoGraph(_Model):
 
         return validate_manifest(self.to_dgd(api, target), crd_dir=crd_dir, schema_only=schema_only)
 
-    def to_python(self) -> str:
+    def to_python(self, var: str = "graph") -> str:
         from .to_python import graph_to_python
 
-        return graph_to_python(self)
+        return graph_to_python(self, var)
 
 
 def _kind(comp: _Component) -> str:
