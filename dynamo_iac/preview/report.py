@@ -1,0 +1,108 @@
+"""What `dynamo-iac plan` shows and writes, from a StackRecord: the resource tree, the
+Kubernetes manifests (every object the stack would apply, the DGD included) and plan.json.
+Everything is sorted so that two runs produce byte-identical output."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from .record import SECRET, UNKNOWN, RecordedResource, StackRecord
+
+# Kubernetes resources whose inputs are an object to apply; helm releases and providers are not.
+_NOT_MANIFESTS = re.compile(r"^kubernetes:(helm\.sh/|yaml/|kustomize/|index:Provider|pulumi:)|^pulumi:providers:")
+
+
+def _short_type(t: str) -> str:
+    return t.split(":")[-1] if t.count(":") >= 2 else t
+
+
+def tree_lines(record: StackRecord) -> list[str]:
+    """The resource tree as plain text lines, children sorted by (type, name)."""
+    by_parent: dict[str | None, list[RecordedResource]] = {}
+    urns = {r.urn for r in record.resources}
+    for r in record.resources:
+        parent = r.parent if r.parent in urns else None
+        by_parent.setdefault(parent, []).append(r)
+    for rs in by_parent.values():
+        rs.sort(key=lambda r: (r.type, r.name))
+    lines: list[str] = []
+
+    def walk(parent: str | None, prefix: str) -> None:
+        kids = by_parent.get(parent, [])
+        for i, r in enumerate(kids):
+            last = i == len(kids) - 1
+            flags = "".join(f" [{f}]" for f, on in (("protect", r.protect), ("retain", r.retain_on_delete)) if on)
+            lines.append(f"{prefix}{'└─ ' if last else '├─ '}{r.type}  {r.name}{flags}")
+            walk(r.urn, prefix + ("   " if last else "│  "))
+
+    walk(None, "")
+    return lines
+
+
+def _api_kind(type_token: str, inputs: dict[str, Any]) -> tuple[str, str]:
+    if "apiVersion" in inputs and "kind" in inputs:
+        return inputs["apiVersion"], inputs["kind"]
+    # kubernetes:core/v1:Namespace → v1 / Namespace; kubernetes:batch/v1:Job → batch/v1 / Job
+    _, gv, kind = type_token.split(":", 2)
+    group, _, version = gv.rpartition("/")
+    api = version if group in ("core", "") else f"{group}/{version}"
+    return api, kind
+
+
+def manifests(record: StackRecord) -> list[tuple[str, dict[str, Any]]]:
+    """(file name, object) for every Kubernetes object the stack applies, sorted by file name."""
+    out = []
+    for r in record.resources:
+        if not r.type.startswith("kubernetes:") or _NOT_MANIFESTS.match(r.type) or not r.custom:
+            continue
+        inputs = {k: v for k, v in r.inputs.items() if k not in ("apiVersion", "kind")}
+        api, kind = _api_kind(r.type, r.inputs)
+        obj = {"apiVersion": api, "kind": kind, **inputs}
+        meta = obj.setdefault("metadata", {})
+        name = meta.get("name")
+        if not isinstance(name, str) or name == UNKNOWN:
+            meta["name"] = name = r.name
+        ns = meta.get("namespace")
+        stem = f"{kind.lower()}-{ns + '-' if isinstance(ns, str) else ''}{name}"
+        out.append((re.sub(r"[^A-Za-z0-9_.-]+", "-", stem) + ".yaml", obj))
+    out.sort(key=lambda x: x[0])
+    return out
+
+
+def plan_json(record: StackRecord, *, capacity: dict | None, cost: dict | None,
+              policy: list[dict] | None, manifest_files: list[str], problems: list[str]) -> str:
+    doc = {
+        "stack": record.stack,
+        "project": record.project,
+        "config": record.config,
+        "resources": [
+            {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "provider": r.provider,
+             "dependencies": sorted(r.dependencies), "protect": r.protect, "retain_on_delete": r.retain_on_delete,
+             "replace_on_changes": sorted(r.replace_on_changes), "inputs": r.inputs}
+            for r in sorted(record.resources, key=lambda r: r.urn)],
+        "outputs": record.outputs,
+        "capacity": capacity,
+        "cost": cost,
+        "policy": policy or [],
+        "manifests": manifest_files,
+        "manifest_problems": problems,
+        "legend": {"unknown": UNKNOWN, "secret": SECRET},
+    }
+    return json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"
+
+
+def write_outputs(out_dir: Path, record: StackRecord, **plan_parts: Any) -> list[str]:
+    from ..targets.k8s.render import dump_yaml
+
+    mdir = out_dir / "manifests"
+    mdir.mkdir(parents=True, exist_ok=True)
+    for old in mdir.glob("*.yaml"):
+        old.unlink()
+    files = []
+    for fname, obj in manifests(record):
+        (mdir / fname).write_text(dump_yaml(obj))
+        files.append(f"manifests/{fname}")
+    (out_dir / "plan.json").write_text(plan_json(record, manifest_files=files, **plan_parts))
+    return files

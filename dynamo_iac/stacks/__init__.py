@@ -1,0 +1,1 @@
+"""Stack presets: typed stack configuration and the one Pulumi program every stack runs."""

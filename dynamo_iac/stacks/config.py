@@ -1,0 +1,207 @@
+"""Typed stack configuration (`stacks/Pulumi.<stack>.yaml`, keys under `dynamo-iac:`).
+
+The same schema serves `pulumi up` (values read from the engine's config) and the offline
+`dynamo-iac plan` (values read from the YAML file). Unknown keys are errors with the YAML path
+and a suggestion; secrets (`dynamo-iac:hfToken`) are never read into this model.
+"""
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..errors import ConfigError, Problem
+from ..hardware.pool import GpuPool
+
+PROJECT = "dynamo-iac"
+SECRET_KEYS = ("hfToken",)
+# provider namespaces whose keys we pass through untouched (aws:region, kubernetes:context …)
+FOREIGN_NAMESPACES = ("aws", "azure-native", "gcp", "kubernetes", "pulumi")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ClusterConfig(_Strict):
+    name: str | None = Field(None, description="cluster name (default: the stack name)")
+    kubernetes_version: str = Field("1.31", pattern=r"^1\.\d+$")
+    vpc_id: str | None = Field(None, description="AWS: existing VPC (else one is created)")
+    subnet_ids: list[str] = Field(default_factory=list)
+    vpc_cidr: str = "10.0.0.0/16"
+    system_instance_type: str | None = None
+    system_nodes: int = Field(2, ge=1, le=20)
+    resource_group: str | None = Field(None, description="Azure: existing resource group")
+    project: str | None = Field(None, description="GCP project")
+    kubeconfig: str | None = Field(None, description="byo: path of a kubeconfig file (else $KUBECONFIG)")
+    context: str | None = None
+
+
+class PlatformConfig(_Strict):
+    namespace: str = "dynamo-system"
+    dynamo_version: str | None = None          # default: the graph's release
+    gpu_operator: bool = True
+    grove: bool | None = None                  # None: on when a worker is multinode
+    kai: bool = False
+    volcano: bool = False
+    lws: bool = False
+    prometheus: bool = False                   # install kube-prometheus-stack and wire the endpoint
+
+
+class StorageConfig(_Strict):
+    kind: Literal["efs", "fsx-lustre", "azure-files", "azure-lustre", "filestore", "none"] | None = None
+    size: str = "1Ti"
+
+
+class DeploymentConfig(_Strict):
+    namespace: str = "dynamo"
+    pool: str | None = Field(None, description="GPU pool the workers run on (default: the first)")
+    api: Literal["v1beta1", "v1alpha1"] = "v1beta1"
+    model_download: bool = False
+
+
+class StackConfig(_Strict):
+    cloud: Literal["aws", "azure", "gcp", "byo"]
+    region: str | None = None
+    graph: str = Field(description="python module:attr or a graph file (relative to the repo root)")
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    pools: list[GpuPool] = Field(default_factory=list)
+    platform: PlatformConfig = Field(default_factory=PlatformConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    deployment: DeploymentConfig = Field(default_factory=DeploymentConfig)
+    policy: dict[str, Any] = Field(default_factory=dict, description="policy pack settings")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "StackConfig":
+        if self.cloud != "byo" and not self.pools:
+            raise ValueError("a cloud stack needs at least one GPU pool under dynamo-iac:pools")
+        if self.cloud != "byo" and not self.region:
+            raise ValueError(f"dynamo-iac:region is required for cloud {self.cloud!r}")
+        names = [p.name for p in self.pools]
+        if len(set(names)) != len(names):
+            raise ValueError(f"pool names must be unique, got {names}")
+        if self.deployment.pool and self.pools and self.deployment.pool not in names:
+            raise ValueError(f"deployment.pool {self.deployment.pool!r} is not one of the pools {names}")
+        if self.platform.kai and self.platform.volcano:
+            raise ValueError("platform.kai and platform.volcano are mutually exclusive (the chart fails)")
+        return self
+
+    @property
+    def gpu_pool(self) -> GpuPool | None:
+        if not self.pools:
+            return None
+        name = self.deployment.pool or self.pools[0].name
+        return next(p for p in self.pools if p.name == name)
+
+
+def _yaml_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else f"{PROJECT}:{part}")
+    return out
+
+
+def parse(values: dict[str, Any], source: str) -> StackConfig:
+    """Validate config values (keys without the `dynamo-iac:` prefix) into a StackConfig."""
+    problems: list[Problem] = []
+    known = set(StackConfig.model_fields) | set(SECRET_KEYS)
+    data = {}
+    for key, value in values.items():
+        if key in SECRET_KEYS:
+            continue
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            problems.append(Problem(f"{source}: config.{PROJECT}:{key}", "unknown stack setting",
+                                    f"did you mean {PROJECT}:{close[0]}?" if close else
+                                    f"remove it; known settings: {', '.join(sorted(known))}"))
+            continue
+        data[key] = value
+    if problems:
+        raise ConfigError(problems)
+    try:
+        return StackConfig.model_validate(data)
+    except ValidationError as e:
+        for err in e.errors():
+            path = _yaml_path(err["loc"]) or f"{PROJECT}:"
+            msg = err["msg"].removeprefix("Value error, ")
+            fix = ""
+            if err["type"] == "extra_forbidden":
+                msg = "unknown field"
+                fix = _suggest(err["loc"])
+            elif err["type"] == "missing":
+                msg = "is required"
+                fix = f"set config.{path} in {source}"
+            problems.append(Problem(f"{source}: config.{path}", msg, fix))
+        raise ConfigError(problems) from None
+
+
+def _suggest(loc: tuple) -> str:
+    model: type[BaseModel] = StackConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None) if field else None
+        sub = next((a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)),
+                   None)
+        if sub is None:
+            break
+        model = sub
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+    return f"did you mean {close[0]!r}?" if close else f"remove it; known: {', '.join(model.model_fields)}"
+
+
+def stacks_dir(root: Path | None = None) -> Path:
+    return (root or repo_root()) / "stacks"
+
+
+def repo_root() -> Path:
+    """The project root: where Pulumi.yaml is (cwd first, then the package's checkout)."""
+    for base in (Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parents[2]):
+        if (base / "Pulumi.yaml").is_file() and (base / "stacks").is_dir():
+            return base
+    raise ConfigError("cannot find the project (Pulumi.yaml with a stacks/ folder)", "",
+                      "run from the dynamo-iac checkout or pass --root")
+
+
+def available_stacks(root: Path | None = None) -> list[str]:
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in stacks_dir(root).glob("Pulumi.*.yaml"))
+
+
+def read_stack_file(stack: str, root: Path | None = None) -> tuple[dict[str, Any], dict[str, Any], Path]:
+    """(our values, all raw config incl. foreign keys, file path) of a stack file."""
+    path = stacks_dir(root) / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        names = available_stacks(root)
+        close = difflib.get_close_matches(stack, names, n=1)
+        raise ConfigError(f"no stack {stack!r} ({path} does not exist)", "-s/--stack",
+                          (f"did you mean {close[0]!r}? " if close else "") + f"available: {', '.join(names)}")
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"not valid YAML: {e}", str(path), "fix the YAML syntax") from None
+    raw = doc.get("config") or {}
+    if not isinstance(raw, dict):
+        raise ConfigError("`config` must be a mapping", f"{path.name}: config", "see stacks/Pulumi.aws-p5-disagg.yaml")
+    ours: dict[str, Any] = {}
+    problems = []
+    for key, value in raw.items():
+        ns, _, name = str(key).partition(":")
+        if ns == PROJECT:
+            ours[name] = value
+        elif ns not in FOREIGN_NAMESPACES or not name:
+            close = difflib.get_close_matches(ns, [PROJECT, *FOREIGN_NAMESPACES], n=1)
+            problems.append(Problem(f"{path.name}: config.{key}", "unknown config namespace",
+                                    f"did you mean {close[0]}:{name or key}?" if close else
+                                    f"use {PROJECT}:<setting>"))
+    if problems:
+        raise ConfigError(problems)
+    return ours, raw, path
+
+
+def load_stack(stack: str, root: Path | None = None) -> StackConfig:
+    ours, _, path = read_stack_file(stack, root)
+    return parse(ours, path.name)
