@@ -53,14 +53,16 @@ def prepare(cfg: StackConfig, root: Path):
     return graph, cat, capacity
 
 
-def build(cfg: StackConfig, stack: str, root: Path) -> dict[str, Any]:
-    """Register the stack's resources; returns the components (for tests and exports)."""
+def build(cfg: StackConfig, stack: str, root: Path, *, parent: Any = None, export: bool = True) -> dict[str, Any]:
+    """Register the stack's resources; returns the components (for tests and exports).
+    `parent` nests everything under a component (the component package's ServingStack)."""
     import pulumi
 
     from ..components.deployment import DynamoDeployment
     from ..components.platform import GpuPlatform
 
     graph, cat, capacity = prepare(cfg, root)
+    opts = pulumi.ResourceOptions(parent=parent) if parent is not None else None
     hf_token = pulumi.Config(PROJECT).get_secret("hfToken")
     cluster_name = cfg.cluster.name or f"dynamo-{stack}"[:40]
     cluster: Any = None
@@ -72,33 +74,44 @@ def build(cfg: StackConfig, stack: str, root: Path) -> dict[str, Any]:
                                 kubernetes_version=cfg.cluster.kubernetes_version, vpc_id=cfg.cluster.vpc_id,
                                 subnet_ids=cfg.cluster.subnet_ids or None, vpc_cidr=cfg.cluster.vpc_cidr,
                                 system_instance_type=cfg.cluster.system_instance_type,
-                                system_nodes=cfg.cluster.system_nodes, storage=cfg.storage.kind or "efs")
+                                system_nodes=cfg.cluster.system_nodes, storage=cfg.storage.kind or "efs", opts=opts)
     elif cfg.cloud == "azure":
         from ..components.azure import AzureGpuCluster
 
         cluster = AzureGpuCluster(cluster_name, location=cfg.region, pools=cfg.pools,
                                   kubernetes_version=cfg.cluster.kubernetes_version,
                                   resource_group_name=cfg.cluster.resource_group,
-                                  storage=cfg.storage.kind or "azure-files")
+                                  storage=cfg.storage.kind or "azure-files", opts=opts)
     elif cfg.cloud == "gcp":
         from ..components.gcp import GcpGpuCluster
 
         cluster = GcpGpuCluster(cluster_name, region=cfg.region, project=cfg.cluster.project, pools=cfg.pools,
                                 kubernetes_version=cfg.cluster.kubernetes_version,
-                                storage=cfg.storage.kind or "filestore")
+                                storage=cfg.storage.kind or "filestore", opts=opts)
     else:
         from ..components.common import provider_from_kubeconfig
 
-        provider = provider_from_kubeconfig(f"{stack}-k8s", cfg.cluster.kubeconfig, context=cfg.cluster.context)
+        provider = provider_from_kubeconfig(f"{stack}-k8s", cfg.cluster.kubeconfig, context=cfg.cluster.context,
+                                            opts=opts)
     platform = GpuPlatform("platform", cluster=cluster, provider=provider, graphs=[graph],
                            namespace=cfg.platform.namespace, gpu_operator=cfg.platform.gpu_operator,
                            grove=cfg.platform.grove, kai=cfg.platform.kai, volcano=cfg.platform.volcano,
                            lws=cfg.platform.lws, prometheus=cfg.platform.prometheus, hf_token=hf_token,
                            hf_token_namespace=cfg.deployment.namespace,
-                           dynamo_version=graph.dynamo_version, pools=cfg.pools)
+                           dynamo_version=graph.dynamo_version, pools=cfg.pools, opts=opts)
     deployment = DynamoDeployment(graph.name, graph=graph, platform=platform, pool=cfg.gpu_pool,
                                   namespace=cfg.deployment.namespace, api=cfg.deployment.api,
-                                  model_download=cfg.deployment.model_download)
+                                  model_download=cfg.deployment.model_download, opts=opts)
+    if export:
+        _export(graph, capacity, cluster, cfg)
+    return {"graph": graph, "capacity": capacity, "cluster": cluster, "platform": platform,
+            "deployment": deployment}
+
+
+def _export(graph: Any, capacity: Any, cluster: Any, cfg: StackConfig) -> None:
+    """Stack outputs: `pulumi preview` users see the capacity plan and the cost too."""
+    import pulumi
+
     if capacity is not None:
         pulumi.export("capacity_plan", capacity.to_dict())
         pulumi.export("cost_per_hour_usd", capacity.cost_per_hour())
@@ -108,9 +121,7 @@ def build(cfg: StackConfig, stack: str, root: Path) -> dict[str, Any]:
     pulumi.export("dgd_api", cfg.deployment.api)
     if cluster is not None:
         pulumi.export("cluster_name", cluster.cluster_name)
-        pulumi.export("kubeconfig", cluster.kubeconfig)
-    return {"graph": graph, "capacity": capacity, "cluster": cluster, "platform": platform,
-            "deployment": deployment}
+        pulumi.export("kubeconfig", pulumi.Output.secret(cluster.kubeconfig))
 
 
 def main() -> None:
