@@ -1,0 +1,119 @@
+"""The probe command the sbatch script runs on the batch host (stdlib + targets/probes.py only).
+
+The renderer copies this file and the shared probes (dynamo_iac/targets/probes.py, errors.py)
+into the job's bin/ directory, so compute nodes need neither this package nor the network.
+One call waits for one thing with the probes' enforced deadline and stops early when a watched
+srun step has exited:
+
+    jobprobe.py --deadline S --interval S --watch PID[,PID…] tcp HOST PORT
+    jobprobe.py … graph URL MODEL COMPONENT=N… [--steps COMPONENT=STEP[,STEP]…]
+                  (on failure a line "blame: STEP" names a step of the first short component)
+    jobprobe.py … files DIR PREFIX COUNT        (COUNT files named PREFIX* appear in DIR)
+
+Exit 0 ready, 1 not ready by the deadline (the detail names what is missing), 2 a watched step
+exited (the script then names it), 64 bad usage. The last stdout line is the detail.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+
+from dynamo_iac.targets.probes import Attempt, GraphReadyProbe, Probe, TcpProbe
+
+
+def _exited(pid: int) -> bool:
+    """True once the process is gone or a zombie (the batch shell has not reaped it yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return True
+
+
+@dataclass(frozen=True, kw_only=True)
+class FilesProbe(Probe):
+    """Ok once `count` files whose names start with `prefix` exist in `directory`."""
+
+    directory: str = "."
+    prefix: str = ""
+    count: int = 1
+
+    def describe(self) -> str:
+        return f"{self.count} file(s) {self.prefix}* in {self.directory}"
+
+    def attempt(self, timeout: float | None = None) -> Attempt:
+        try:
+            n = sum(1 for f in os.listdir(self.directory) if f.startswith(self.prefix))
+        except FileNotFoundError:
+            n = 0
+        return Attempt(n >= self.count, f"{n} of {self.count} {self.prefix}* file(s)")
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for it in items:
+        k, sep, v = it.partition("=")
+        if not sep or not k or not v:
+            raise SystemExit(f"jobprobe: {what} {it!r} is not KEY=VALUE")
+        out[k] = v
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="jobprobe.py")
+    ap.add_argument("--deadline", type=float, required=True)
+    ap.add_argument("--interval", type=float, default=1.0)
+    ap.add_argument("--watch", default="", help="comma-separated srun pids; stop when one exits")
+    sub = ap.add_subparsers(dest="kind", required=True)
+    t = sub.add_parser("tcp")
+    t.add_argument("host")
+    t.add_argument("port", type=int)
+    g = sub.add_parser("graph")
+    g.add_argument("url")
+    g.add_argument("model")
+    g.add_argument("instances", nargs="*", help="COMPONENT=N, e.g. backend=1 prefill=1")
+    g.add_argument("--steps", nargs="*", default=[], help="COMPONENT=STEP[,STEP] to name in a report")
+    f = sub.add_parser("files")
+    f.add_argument("directory")
+    f.add_argument("prefix")
+    f.add_argument("count", type=int)
+    try:
+        a = ap.parse_args(argv)
+    except SystemExit as e:
+        return 64 if e.code else 0
+    common = dict(deadline=a.deadline, interval=a.interval, timeout=min(2.0, a.deadline))
+    probe: Probe
+    steps: dict[str, str] = {}
+    if a.kind == "tcp":
+        probe = TcpProbe(host=a.host, port=a.port, **common)
+    elif a.kind == "graph":
+        probe = GraphReadyProbe(base_url=a.url, model=a.model,
+                                instances={k: int(v) for k, v in _pairs(a.instances, "instance count").items()},
+                                **common)
+        steps = _pairs(a.steps, "step list")
+    else:
+        probe = FilesProbe(directory=a.directory, prefix=a.prefix, count=a.count, **common)
+    pids = [int(p) for p in a.watch.replace(" ", ",").split(",") if p]
+
+    def abort() -> str | None:
+        dead = [p for p in pids if _exited(p)]
+        return f"srun pid {dead[0]} exited" if dead else None
+
+    res = probe.wait(abort=abort)
+    detail = res.detail
+    if not res.ok and steps:
+        # name the steps behind each component that is short of registered workers
+        short = [c for c in sorted(steps) if f"{c}/generate:" in detail]
+        if "frontend" in steps and "not answering" in detail:
+            short = ["frontend"]
+        if short:
+            print(f"blame: {steps[short[0]].split(',')[0]}")
+            detail += " [steps: " + "; ".join(f"{c}: {steps[c]}" for c in short) + "]"
+    print(f"{probe.label}: {res.outcome} after {res.elapsed:.2f} s: {detail}", flush=True)
+    return {"ready": 0, "aborted": 2}.get(res.outcome, 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

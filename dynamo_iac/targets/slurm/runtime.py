@@ -1,0 +1,204 @@
+"""Fixed text every generated sbatch script carries: the supervisor functions of the batch shell,
+the per-task step wrapper, and the event broker. Kept as Python strings so they ship with the
+package (no package-data needed) and the script stays one self-contained file.
+"""
+from __future__ import annotations
+
+# Runs inside every srun task (also inside the container): resolve the node's address for the
+# Dynamo listeners, record and check the GPUs Slurm bound to the step, then exec the command.
+STEP_SH = r'''#!/bin/bash
+# usage: step.sh STEP PLANNED COMMAND
+#   PLANNED: HOST=0,1[;HOST=2,3] GPUs the allocation map gives this step per host, or - (CPU only)
+set -u
+step=$1 planned=$2 cmd=$3
+host=${SLURMD_NODENAME:-$(hostname -s)}
+addr=$(getent ahostsv4 "$host" 2>/dev/null | awk '{print $1; exit}')
+[ -n "$addr" ] || addr=$(hostname -i 2>/dev/null | awk '{print $1}')
+# Dynamo's listeners bind (and advertise) this node's address instead of a guessed interface.
+export DYN_ADDR=$addr DYN_TCP_RPC_HOST=$addr DYN_TCP_RESPONSE_STREAM_HOST=$addr
+export DYN_EVENT_PLANE_HOST=$addr DYN_SYSTEM_HOST=$addr
+if [ "${DYN_HTTP_BIND:-node}" = node ]; then export DYN_HTTP_HOST=$addr; else export DYN_HTTP_HOST=$DYN_HTTP_BIND; fi
+if [ -n "${DYN_LEADER_HOST:-}" ]; then
+  DYN_LEADER_ADDR=$(getent ahostsv4 "$DYN_LEADER_HOST" 2>/dev/null | awk '{print $1; exit}')
+  export DYN_LEADER_ADDR=${DYN_LEADER_ADDR:-$DYN_LEADER_HOST}
+fi
+got=${SLURM_STEP_GPUS:-${CUDA_VISIBLE_DEVICES:-}}
+want=-
+if [ "$planned" != - ]; then
+  want=""
+  IFS=';' read -ra entries <<<"$planned"
+  for e in "${entries[@]}"; do [ "${e%%=*}" = "$host" ] && want=${e#*=}; done
+fi
+echo "dynamo-iac: step $step task ${SLURM_PROCID:-0} on $host ($addr): GPUs ${got:-none}," \
+  "CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-unset}, planned ${want:-none}"
+if [ "$want" != - ] && [ "$got" != "$want" ]; then
+  echo "dynamo-iac: step $step on $host got GPUs '${got:-none}' but the allocation map says '${want:-none}'" >&2
+  exit 97
+fi
+echo "$host ${got:--} ${CUDA_VISIBLE_DEVICES:--}" >"$DYN_RUN_DIR/placement/$step.$host.${SLURM_PROCID:-0}"
+exec bash -c "$cmd"
+'''
+
+# ZMQ XSUB/XPUB proxy: with DYN_ZMQ_BROKER_URL set, publishers connect here instead of binding
+# tcp://0.0.0.0:<random> on every worker.
+BROKER_PY = r'''import sys
+import zmq
+
+host, xsub_port, xpub_port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+ctx = zmq.Context()
+xsub, xpub = ctx.socket(zmq.XSUB), ctx.socket(zmq.XPUB)
+xsub.bind(f"tcp://{host}:{xsub_port}")
+xpub.bind(f"tcp://{host}:{xpub_port}")
+print(f"zmq broker: xsub tcp://{host}:{xsub_port} xpub tcp://{host}:{xpub_port}", flush=True)
+try:
+    zmq.proxy(xsub, xpub)
+except (KeyboardInterrupt, zmq.ContextTerminated):
+    pass
+'''
+
+# The batch shell's supervisor. Every wait has a deadline; any step that exits before the job
+# is done fails the job with a report (failure.txt: the step, why, the tail of its log); the
+# EXIT trap stops every step, newest tier first, with SIGTERM and then SIGKILL.
+FUNCTIONS_SH = r'''DYN_STEPS=()
+declare -A DYN_PID=() DYN_TIER=()
+DYN_RC=0
+DYN_PROBE_PID=""
+
+dyn_event() {  # KIND STEP DETAIL → events.tsv (read by `dynamo-iac slurm submit/status`)
+  printf '%s\t%s\t%s\t%s\n' "$EPOCHREALTIME" "$1" "${2:--}" "${3:-}" >>"$DYN_RUN_DIR/events.tsv"
+}
+
+dyn_addr() {  # HOST → its IPv4 address as the batch host resolves it
+  local a
+  a=$(getent ahostsv4 "$1" 2>/dev/null | awk '{print $1; exit}')
+  echo "${a:-$1}"
+}
+
+dyn_started() {  # STEP PID TIER
+  DYN_STEPS+=("$1"); DYN_PID[$1]=$2; DYN_TIER[$1]=$3
+  dyn_event launched "$1" "srun pid $2"
+}
+
+dyn_fail() {  # STEP REASON
+  local log="$DYN_RUN_DIR/logs/$1.log"
+  {
+    echo "dynamo-iac: step $1 failed: $2"
+    echo "--- last 40 lines of $log ---"
+    tail -n 40 "$log" 2>/dev/null
+  } >"$DYN_RUN_DIR/failure.txt"
+  cat "$DYN_RUN_DIR/failure.txt" >&2
+  dyn_event failed "$1" "$2"
+  DYN_RC=1
+  exit 1
+}
+
+dyn_check_steps() {  # fail on the first step whose srun has exited
+  local s rc
+  for s in "${DYN_STEPS[@]}"; do
+    [ "${1:-}" = "$s" ] && continue
+    kill -0 "${DYN_PID[$s]}" 2>/dev/null && continue
+    wait "${DYN_PID[$s]}"; rc=$?
+    dyn_fail "$s" "exited with code $rc"
+  done
+}
+
+dyn_pids() { local s; for s in "${DYN_STEPS[@]}"; do printf '%s,' "${DYN_PID[$s]}"; done; }
+
+dyn_wait() {  # STEP WHAT DEADLINE PROBE-ARGS…: jobprobe with deadline, watching every step
+  local step=$1 what=$2 deadline=$3 rc
+  shift 3
+  # in the background: a plain `wait` lets the TERM trap (scancel) run at once
+  "$DYN_PROBE_PY" "$DYN_BIN/jobprobe.py" --deadline "$deadline" --interval "$DYN_PROBE_INTERVAL" \
+    --watch "$(dyn_pids)" "$@" >"$DYN_RUN_DIR/probe.out" 2>&1 &
+  DYN_PROBE_PID=$!
+  wait "$DYN_PROBE_PID"; rc=$?
+  DYN_PROBE_PID=""
+  cat "$DYN_RUN_DIR/probe.out" >>"$DYN_RUN_DIR/probes.log"
+  case $rc in
+    0) dyn_event ready "$step" "$what" ;;
+    2) dyn_check_steps; dyn_fail "$step" "a watched step exited while waiting for $what" ;;
+    *) local blame
+       blame=$(sed -n 's/^blame: //p' "$DYN_RUN_DIR/probe.out" | head -n 1)
+       dyn_fail "${blame:-$step}" "$what: $(tail -n 1 "$DYN_RUN_DIR/probe.out")" ;;
+  esac
+}
+
+dyn_nap() { sleep "$1" & wait $!; }  # interruptible by the traps
+
+dyn_poll() {  # STEP WHAT DEADLINE CHECK…: cheap checks in bash, same deadline/watch rules as dyn_wait
+  local step=$1 what=$2 deadline=$3 t0=$EPOCHREALTIME
+  shift 3
+  until "$@"; do
+    dyn_check_steps
+    if awk -v a="$t0" -v b="$EPOCHREALTIME" -v d="$deadline" 'BEGIN {exit !(b - a >= d)}'; then
+      dyn_fail "$step" "$what: not ready within the ${deadline} s deadline"
+    fi
+    dyn_nap "$DYN_PROBE_INTERVAL"
+  done
+  dyn_event ready "$step" "$what"
+}
+
+dyn_tcp() { timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }   # HOST PORT accepts connections
+
+dyn_files() {  # DIR PREFIX COUNT: COUNT files named PREFIX* exist (one per task of a step)
+  local f=("$1/$2"*)
+  [ -e "${f[0]}" ] && [ "${#f[@]}" -ge "$3" ]
+}
+
+dyn_run_step() {  # STEP DEADLINE: wait until STEP exits 0, watching every other step
+  local step=$1 deadline=$2 t0=$SECONDS rc
+  while kill -0 "${DYN_PID[$step]}" 2>/dev/null; do
+    dyn_check_steps "$step"
+    [ $((SECONDS - t0)) -ge "$deadline" ] && dyn_fail "$step" "still running after the ${deadline} s deadline"
+    dyn_nap "$DYN_PROBE_INTERVAL"
+  done
+  wait "${DYN_PID[$step]}"; rc=$?
+  [ "$rc" -eq 0 ] || dyn_fail "$step" "exited with code $rc"
+  dyn_event done "$step" "exit 0"
+  unset "DYN_PID[$step]"
+  local keep=() s
+  for s in "${DYN_STEPS[@]}"; do [ "$s" = "$step" ] || keep+=("$s"); done
+  DYN_STEPS=("${keep[@]}")
+}
+
+dyn_serve() {  # until a step exits (failure) or the job is cancelled / hits its time limit
+  while :; do
+    dyn_check_steps
+    dyn_nap "$DYN_PROBE_INTERVAL"
+  done
+}
+
+dyn_stop() {  # EXIT trap: stop every step, benchmark → workers → frontend → infra
+  local rc=$?
+  trap - EXIT INT TERM
+  [ "$DYN_RC" -ne 0 ] && rc=$DYN_RC
+  [ -n "${DYN_PROBE_PID:-}" ] && kill "$DYN_PROBE_PID" 2>/dev/null
+  dyn_event stopping - "exit $rc"
+  local steps tier s ids pids t0
+  steps=$(squeue -h -s -j "$SLURM_JOB_ID" -o '%i %j' 2>/dev/null)
+  for tier in 3 2 1 0; do
+    ids=() pids=()
+    for s in "${DYN_STEPS[@]}"; do
+      [ "${DYN_TIER[$s]}" = "$tier" ] || continue
+      kill -0 "${DYN_PID[$s]}" 2>/dev/null || continue
+      pids+=("${DYN_PID[$s]}")
+      ids+=($(awk -v n="$s" '$2 == n {print $1}' <<<"$steps"))
+    done
+    [ ${#pids[@]} -eq 0 ] && continue
+    [ ${#ids[@]} -gt 0 ] && scancel --signal=TERM "${ids[@]}" 2>/dev/null
+    t0=$SECONDS
+    while [ $((SECONDS - t0)) -lt "$DYN_DEADLINE_STOP" ]; do
+      for s in "${!pids[@]}"; do kill -0 "${pids[$s]}" 2>/dev/null || unset "pids[$s]"; done
+      [ ${#pids[@]} -eq 0 ] && break
+      sleep 0.1
+    done
+    if [ ${#pids[@]} -gt 0 ]; then
+      [ ${#ids[@]} -gt 0 ] && scancel --signal=KILL "${ids[@]}" 2>/dev/null
+      kill -KILL "${pids[@]}" 2>/dev/null
+    fi
+  done
+  wait 2>/dev/null
+  dyn_event stopped - "exit $rc"
+  exit "$rc"
+}
+'''

@@ -1,0 +1,220 @@
+"""On the real local Slurm cluster (scripts/slurm.sh): a disaggregated graph runs as real Dynamo
+processes (dynamo.mocker) under srun, on the nodes and GPU indices of the allocation map, answers
+a real chat completion, and is cancelled leaving nothing behind; a worker that exits at start
+fails the job within its deadline with a report naming it."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from dynamo_iac.errors import ConfigError
+from dynamo_iac.targets.slurm import jobs
+from dynamo_iac.targets.slurm.cli import app
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slurm
+FIX = ROOT / "tests" / "fixtures" / "slurm"
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster():
+    """The project's local cluster, started (idempotently) when Slurm is installed."""
+    if shutil.which("slurmctld") is None or shutil.which("sbatch") is None:
+        pytest.skip("Slurm is not installed (scripts/slurm.sh install)")
+    if os.geteuid() != 0:
+        pytest.skip("the local Slurm cluster needs root")
+    r = subprocess.run(["bash", str(ROOT / "scripts" / "slurm.sh"), "up"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return load_fixture_cluster()
+
+
+def load_fixture_cluster() -> dict:
+    return yaml.safe_load((FIX / "local-cluster.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def dynamo_python() -> str:
+    from dynamo_iac.targets.local.runtime import find_python
+
+    try:
+        return find_python("dynamo")
+    except ConfigError as e:
+        pytest.skip(str(e))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def run_env(tmp_path, slurm_cluster, dynamo_python, monkeypatch):
+    from dynamo_iac.targets.local.modeldir import write_model_dir
+
+    monkeypatch.setenv("DYNAMO_IAC_DYNAMO_PYTHON", dynamo_python)
+    model = write_model_dir(tmp_path / "model", name="tiny")
+    c = dict(slurm_cluster)
+    c["output_dir"] = str(tmp_path / "runs")
+    c["ports"] = {"broker_xsub": free_port(), "broker_xpub": free_port()}
+    (tmp_path / "runs").mkdir()
+    cfile = tmp_path / "cluster.yaml"
+    cfile.write_text(yaml.safe_dump(c))
+    return tmp_path, cfile, model
+
+
+def write_graph(tmp_path: Path, decode: dict | None = None) -> tuple[Path, int]:
+    port = free_port()
+    g = {"name": "tiny-disagg", "backend": "vllm", "model": {"id": "tiny"}, "frontend": {"port": port},
+         # 3 + 2 GPUs on 4-GPU nodes: prefill on node0 GPUs 0-2, decode on node1 GPUs 0-1
+         "workers": [{"role": "prefill", "gpus": 3}, {"role": "decode", "gpus": 2, **(decode or {})}]}
+    f = tmp_path / "graph.yaml"
+    f.write_text(yaml.safe_dump(g))
+    return f, port
+
+
+def job_processes(run_dir: Path, job_id: int) -> list[str]:
+    """Live processes of this job: anything with its run dir in the environment, its slurmstepds."""
+    out = []
+    marker = f"DYN_RUN_DIR={run_dir}".encode()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            if stat.rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
+            continue
+        if marker in env or re.search(rf"slurmstepd: \[{job_id}\.", cmd):
+            out.append(f"{pid} {cmd.strip()}")
+    return out
+
+
+def wait_gone(run_dir: Path, job_id: int, timeout: float = 15) -> list[str]:
+    end = time.monotonic() + timeout
+    while True:
+        left = job_processes(run_dir, job_id)
+        if not left or time.monotonic() > end:
+            return left
+        time.sleep(0.2)
+
+
+def test_disagg_graph_serves_on_planned_gpus_and_cancels_clean(run_env):
+    tmp_path, cfile, model = run_env
+    gfile, port = write_graph(tmp_path)
+    r = CliRunner()
+    res = r.invoke(app, ["submit", str(gfile), "-c", str(cfile), "--engine", "mocker", "--model-path", str(model),
+                         "--timeout", "60"])
+    m = re.search(r"submitted job (\d+)", res.output)
+    assert m, res.output
+    job_id = int(m.group(1))
+    try:
+        assert res.exit_code == 0, res.output
+        assert f"endpoint http://127.0.0.1:{port}" in res.output
+        st = jobs.status(job_id)
+        assert st.state == "RUNNING" and st.ready and st.failure is None
+        run_dir = st.run_dir
+        assert run_dir == tmp_path / "runs" / f"tiny-disagg-{job_id}"
+
+        # every step on the node and GPU indices of the allocation map, CUDA_VISIBLE_DEVICES per step
+        planned = {"PrefillWorker-0": ("node0", "0,1,2"), "DecodeWorker-0": ("node1", "0,1"),
+                   "Frontend-0": ("node0", "-"), "broker": ("node0", "-")}
+        for step, (node, gpus) in planned.items():
+            files = list((run_dir / "placement").glob(f"{step}.*"))
+            assert [f.name for f in files] == [f"{step}.{node}.0"]
+            host, step_gpus, cvd = files[0].read_text().split()
+            assert (host, step_gpus, cvd) == (node, gpus, gpus)
+            first = (run_dir / "logs" / f"{step}.log").read_text().splitlines()[0]
+            assert f"on {node} " in first and f"CUDA_VISIBLE_DEVICES={gpus if gpus != '-' else 'unset'}" in first
+        assert {s for s, state in st.steps.items() if state == "RUNNING"} >= set(planned)
+
+        # a real chat completion through the frontend
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/chat/completions", method="POST",
+                                     headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"model": "tiny", "max_tokens": 8,
+                                                      "messages": [{"role": "user", "content": "hello"}]}).encode())
+        with urllib.request.urlopen(req, timeout=20) as resp:
+            body = json.loads(resp.read())
+        assert body["choices"][0]["message"]["content"].strip()
+        assert body["usage"]["completion_tokens"] == 8
+
+        res = r.invoke(app, ["status", str(job_id), "--json"])
+        status = json.loads(res.output)
+        assert status["endpoint"] == f"http://127.0.0.1:{port}" and status["steps"]["DecodeWorker-0"]["slurm"] == "RUNNING"
+        assert job_processes(run_dir, job_id)      # the check below would see them
+    finally:
+        res = r.invoke(app, ["cancel", str(job_id)])
+    assert res.exit_code == 0, res.output
+    assert not jobs.in_queue(job_id)
+    assert wait_gone(run_dir, job_id) == []
+    kinds = [e.kind for e in jobs.read_events(run_dir)]
+    assert kinds[-2:] == ["stopping", "stopped"]
+
+
+def test_failing_worker_fails_the_job_with_a_report(run_env):
+    tmp_path, cfile, model = run_env
+    gfile, _ = write_graph(tmp_path, {"command": ["bash", "-c", "echo decode starting; exit 3"]})
+    res = CliRunner().invoke(app, ["render", str(gfile), "-c", str(cfile), "--engine", "mocker", "--model-path",
+                                   str(model), "-o", str(tmp_path / "fail.sbatch")])
+    assert res.exit_code == 0, res.output
+    t0 = time.monotonic()
+    job_id = jobs.submit(tmp_path / "fail.sbatch")
+    try:
+        st = jobs.follow(job_id, until="end", timeout=60)
+    finally:
+        if jobs.in_queue(job_id):
+            jobs.cancel(job_id)
+    elapsed = time.monotonic() - t0
+    deadline = load_fixture_cluster()["deadlines"]["ready"]
+    assert st.state == "FAILED", st
+    assert elapsed < deadline, f"failed after {elapsed:.1f} s, deadline {deadline} s"
+    assert st.failure is not None
+    first = st.failure.splitlines()[0]
+    assert first == "dynamo-iac: step DecodeWorker-0 failed: exited with code 3"
+    assert "decode starting" in st.failure
+    assert not jobs.in_queue(job_id)
+    assert wait_gone(st.run_dir, job_id) == []
+
+
+def test_cluster_script_is_idempotent_and_reports_status(slurm_cluster):
+    sh = ["bash", str(ROOT / "scripts" / "slurm.sh")]
+    again = subprocess.run([*sh, "up"], capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and "already up" in again.stderr
+    st = subprocess.run([*sh, "status"], capture_output=True, text=True, timeout=30)
+    assert st.returncode == 0 and st.stdout.rstrip().endswith("up")
+    assert re.search(r"node0 local\* idle 16 16384 gpu:4", st.stdout) and "node1" in st.stdout
+    # both emulated nodes run steps, each with its own --gres binding
+    out = subprocess.run(["srun", "-N2", "-n2", "--gres=gpu:2", "bash", "-c",
+                          "echo $SLURMD_NODENAME $CUDA_VISIBLE_DEVICES"], capture_output=True, text=True, timeout=60)
+    assert sorted(out.stdout.split("\n")[:2]) == ["node0 0,1", "node1 0,1"], out.stderr
+
+
+def test_sweep_submits_valid_points_and_summarises(run_env):
+    tmp_path, cfile, model = run_env
+    gfile, _ = write_graph(tmp_path)
+    out = tmp_path / "sweep"
+    res = CliRunner().invoke(app, ["sweep", str(gfile), "-c", str(cfile), "--engine", "mocker", "--model-path",
+                                   str(model), "--set", "workers[1].gpus=2,5", "-o", str(out), "--submit", "--wait",
+                                   "--timeout", "90"])
+    assert res.exit_code == 0, res.output
+    import csv
+
+    rows = {r["point"]: r for r in csv.DictReader((out / "summary.csv").open())}
+    assert set(rows) == {"p000-workers1_gpus2", "p001-workers1_gpus5"}
+    ok, bad = rows["p000-workers1_gpus2"], rows["p001-workers1_gpus5"]
+    assert ok["state"] == "COMPLETED" and float(ok["ready_s"]) > 0 and not ok["error"]
+    assert "not a multiple of 4" in bad["error"] and not bad["job_id"]
+    assert not jobs.in_queue(int(ok["job_id"]))
