@@ -1,0 +1,47 @@
+"""`dynamo-iac validate FILE… [--crd-dir DIR] [--schema-only]`: one `path: message` line per error."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+
+def validate_files(files: list[Path], crd_dir: Path | None, schema_only: bool) -> list[str]:
+    import yaml
+
+    from .validate import validate_manifest
+
+    lines: list[str] = []
+    for f in files:
+        try:
+            docs = list(yaml.safe_load_all(f.read_text()))
+        except (OSError, yaml.YAMLError) as e:
+            lines.append(f"{f}: cannot read YAML: {e}")
+            continue
+        for i, doc in enumerate(docs):
+            if doc is None:
+                continue
+            where = f"{f}#{i}" if len(docs) > 1 else str(f)
+            for p in validate_manifest(doc, crd_dir=crd_dir, schema_only=schema_only):
+                lines.append(f"{where}: {p}")
+    return lines
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("validate")
+    def validate_cmd(
+        files: List[Path] = typer.Argument(..., exists=True, dir_okay=False, help="YAML manifests (multi-document)"),
+        crd_dir: Optional[Path] = typer.Option(None, "--crd-dir", help="CRD YAMLs (a dir, or one CRD exported "
+                                               "with kubectl); default ../shared/reference/dynamo-crds"),
+        schema_only: bool = typer.Option(False, "--schema-only", help="CRD schema only, skip admission rules"),
+    ) -> None:
+        """Validate manifests against the Dynamo CRDs (unknown fields reported) and the operator's
+        admission rules; Kubernetes kinds against Kubernetes' schemas. Exit 0 valid, 1 invalid."""
+        lines = validate_files(list(files), crd_dir, schema_only)
+        for line in lines:
+            sys.stdout.write(line + "\n")
+        if lines:
+            raise typer.Exit(1)
+        sys.stderr.write(f"{len(files)} file(s) valid\n")
