@@ -7,6 +7,7 @@ ever written in the graph itself.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,21 @@ class RenderTarget:
 
     gpus_per_node: int | None = None                     # decides multinode (nodeCount) per worker
     overlay: FabricOverlay = field(default_factory=FabricOverlay)
+    instance: Any = None                                 # catalog InstanceType: overlay per worker pod size
     node_selector: tuple[tuple[str, str], ...] = ()      # pin GPU workers to the pool
     gpu_toleration: bool = False                         # tolerate nvidia.com/gpu:NoSchedule (tainted GPU pools)
     zone_affinity_label: str | None = None               # keep workers in one zone (EFA: one AZ)
+
+    def overlay_for(self, gpus_per_pod: int) -> FabricOverlay:
+        """The fabric overlay of one GPU worker pod (its fabric share depends on its GPU count)."""
+        if self.instance is None or gpus_per_pod < 1:
+            return self.overlay
+        from .fabrics import overlay_for
+
+        return overlay_for(self.instance, gpus_per_pod)
+
+    @classmethod
+    def for_pool(cls, pool: Any, instance: Any, *, pool_label: str = "dynamo-iac/pool") -> "RenderTarget":
+        """Everything a pool implies: node size, fabric, pinning to the pool, the GPU taint."""
+        return cls(gpus_per_node=instance.gpus or None, instance=instance,
+                   node_selector=((pool_label, pool.name),), gpu_toleration=bool(pool.taint_gpu))

@@ -76,8 +76,16 @@ def _parts(graph: DynamoGraph, comp: _Component, target: RenderTarget) -> _Parts
     kind = _component_type(comp)
     name = comp.name or DEFAULT_NAMES[comp.role if isinstance(comp, Worker) else kind]
     is_worker = isinstance(comp, Worker)
-    overlay = target.overlay if is_worker else FabricOverlay()
     p = _Parts(name=name, type=kind, comp=comp)
+    overlay = FabricOverlay()
+    if isinstance(comp, Worker):
+        p.nodes = comp.nodes_for(target.gpus_per_node)
+        if comp.gpu_count % p.nodes:
+            raise GraphError(f"{comp.gpu_count} GPUs cannot be split evenly over {p.nodes} nodes of "
+                             f"{target.gpus_per_node} GPUs", f"workers[{name}].gpus",
+                             "use a GPU count that is a multiple of the node's GPUs")
+        p.gpus_per_pod = comp.gpu_count // p.nodes
+        overlay = target.overlay_for(p.gpus_per_pod)
     c: dict[str, Any] = {"name": "main"}
     image = _image(graph, comp, overlay)
     if image:
@@ -120,12 +128,6 @@ def _parts(graph: DynamoGraph, comp: _Component, target: RenderTarget) -> _Parts
     p.resources = {k: dict(v) for k, v in (("requests", comp.resources.requests),
                                            ("limits", comp.resources.limits)) if v}
     if isinstance(comp, Worker):
-        p.nodes = comp.nodes_for(target.gpus_per_node)
-        if comp.gpu_count % p.nodes:
-            raise GraphError(f"{comp.gpu_count} GPUs cannot be split evenly over {p.nodes} nodes of "
-                             f"{target.gpus_per_node} GPUs", f"workers[{name}].gpus",
-                             "use a GPU count that is a multiple of the node's GPUs")
-        p.gpus_per_pod = comp.gpu_count // p.nodes
         p.extra_resources = dict(overlay.resources)
         tolerations = list(overlay.tolerations)
         if target.gpu_toleration and p.gpus_per_pod and GPU_TOLERATION not in tolerations:
