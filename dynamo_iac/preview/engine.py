@@ -1,0 +1,109 @@
+"""Offline engine: run a Pulumi program in-process under a recording mock monitor.
+
+No engine, no plugins, no network. Every registered resource becomes a RecordedResource with
+its inputs (unknowns as "(known after apply)", secrets as "[secret]" — the value never leaves
+here), parent, provider and dependencies; output order is sorted by URN, never by registration.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable
+
+from .record import SECRET, UNKNOWN, RecordedResource, StackRecord
+
+_SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+
+def _clean(value: Any, path: str, secrets: list[str]) -> Any:
+    from pulumi.runtime import rpc
+
+    if isinstance(value, dict):
+        if value.get(_SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
+            secrets.append(path or "$")
+            return SECRET
+        return {k: _clean(v, f"{path}.{k}" if path else k, secrets) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        return [_clean(v, f"{path}[{i}]", secrets) for i, v in enumerate(value)]
+    if value is rpc.UNKNOWN or isinstance(value, rpc.Unknown) if hasattr(rpc, "Unknown") else False:
+        return UNKNOWN
+    if isinstance(value, str) and value == rpc.UNKNOWN:
+        return UNKNOWN
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def run_program(program: Callable[[], None], *, project: str, stack: str, config: dict[str, str] | None = None,
+                secret_keys: list[str] | None = None) -> StackRecord:
+    import pulumi
+    from pulumi.runtime import mocks, rpc, settings
+    from pulumi.runtime.config import set_all_config
+
+    record = StackRecord(stack=stack, project=project)
+    seen: dict[str, RecordedResource] = {}
+
+    class _Mocks(pulumi.runtime.Mocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+            # echo inputs; everything computed stays unknown, as in a real preview
+            return None, dict(args.inputs)
+
+        def call(self, args: pulumi.runtime.MockCallArgs):
+            return {}
+
+    class _Monitor(mocks.MockMonitor):
+        def RegisterResource(self, request):
+            resp = super().RegisterResource(request)
+            raw = rpc.deserialize_properties(request.object, keep_unknowns=True)
+            secrets: list[str] = []
+            inputs = _clean(dict(raw), "", secrets)
+            seen[resp.urn] = RecordedResource(
+                urn=resp.urn, type=request.type, name=request.name, parent=request.parent or None,
+                provider=request.provider or None, dependencies=sorted(set(request.dependencies)),
+                inputs=inputs, custom=request.custom, protect=request.protect,
+                retain_on_delete=bool(getattr(request, "retainOnDelete", False)),
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                replace_on_changes=sorted(request.replaceOnChanges), secret_paths=sorted(secrets))
+            return resp
+
+    m = _Mocks()
+    monitor = _Monitor(m)
+    pulumi.runtime.set_mocks(m, project=project, stack=stack, preview=True, monitor=monitor)
+    set_all_config(dict(config or {}), list(secret_keys or []))
+    error: list[BaseException] = []
+
+    @pulumi.runtime.test
+    def _run():
+        try:
+            program()
+        except BaseException as e:   # surfaced below, outside the event loop
+            error.append(e)
+
+    _run()
+    if error:
+        raise error[0]
+    root = pulumi.runtime.get_root_resource()
+    outputs = getattr(root, "outputs", None) or {}
+    record.outputs = {}
+    for k, v in sorted(outputs.items()):
+        record.outputs[k] = _resolve_output(v)
+    record.resources = [seen[u] for u in sorted(seen) if not seen[u].type == "pulumi:pulumi:Stack"]
+    return record
+
+
+def _resolve_output(v: Any) -> Any:
+    import pulumi
+
+    if isinstance(v, pulumi.Output):
+        async def get():
+            known = await v.is_known()
+            secret = await v.is_secret()
+            if secret:
+                return SECRET
+            if not known:
+                return UNKNOWN
+            return await v.future()
+        try:
+            return asyncio.get_event_loop().run_until_complete(get())
+        except Exception:
+            return UNKNOWN
+    return v
