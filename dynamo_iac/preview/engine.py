@@ -14,19 +14,28 @@ from .record import SECRET, UNKNOWN, RecordedResource, StackRecord
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"
 
 
+def _mask(value: Any) -> Any:
+    """A secret's shape without its values: map keys stay (they name, not hold, the secret)."""
+    if isinstance(value, dict):
+        return {k: _mask(v) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    return SECRET
+
+
 def _clean(value: Any, path: str, secrets: list[str]) -> Any:
     from pulumi.runtime import rpc
 
     if isinstance(value, dict):
         if value.get(_SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
             secrets.append(path or "$")
-            return SECRET
+            return _mask(value.get("value"))
         return {k: _clean(v, f"{path}.{k}" if path else k, secrets) for k, v in sorted(value.items())}
     if isinstance(value, list):
         return [_clean(v, f"{path}[{i}]", secrets) for i, v in enumerate(value)]
-    if value is rpc.UNKNOWN or isinstance(value, rpc.Unknown) if hasattr(rpc, "Unknown") else False:
-        return UNKNOWN
-    if isinstance(value, str) and value == rpc.UNKNOWN:
+    from pulumi.output import Unknown
+
+    if isinstance(value, Unknown) or (isinstance(value, str) and value == rpc.UNKNOWN):
         return UNKNOWN
     if isinstance(value, float) and value.is_integer():
         return int(value)

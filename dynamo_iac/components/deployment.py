@@ -1,0 +1,130 @@
+"""DynamoDeployment: a DynamoGraph on a platform and a pool — the model-cache PVC, an optional
+model-download Job, and the DynamoGraphDeployment (apiextensions.CustomResource) with the fabric
+overlay of the pool's instance type applied by the renderer.
+
+What the operator's webhook refuses to change after creation (the component set, the backend
+framework, single-node ↔ multinode) is hashed into an annotation that the DGD replaces on, so a
+`pulumi up` that changes it replaces the DGD instead of failing at admission.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import pulumi
+
+from ..errors import ConfigError
+from ..hardware.pool import GpuPool
+from .common import component_type
+
+IMMUTABLE_ANNOTATION = "dynamo-iac.nvidia.com/immutable-shape"
+DOWNLOAD_IMAGE_KIND = "runtime"
+
+
+def immutable_shape(dgd: dict) -> str:
+    """Hash of what the webhook treats as immutable: names, backend, multinode per component."""
+    spec = dgd["spec"]
+    if "components" in spec:
+        comps = sorted((c["name"], bool(c.get("multinode"))) for c in spec["components"])
+    else:
+        comps = sorted((n, bool(s.get("multinode"))) for n, s in spec["services"].items())
+    doc = {"components": comps, "backendFramework": spec.get("backendFramework")}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class DynamoDeployment(pulumi.ComponentResource):
+    """Outputs: dgd (the CustomResource), manifest (the rendered dict), capacity (the plan)."""
+
+    def __init__(self, name: str, *, graph: Any, platform: Any, pool: GpuPool | str | None = None,
+                 namespace: str | None = None, api: str = "v1beta1", model_download: bool = False,
+                 catalog: Any = None, opts: pulumi.ResourceOptions | None = None) -> None:
+        from ..hardware.catalog import load
+        from ..plan import plan as plan_graph
+        from ..targets.k8s.overlay import RenderTarget
+
+        graph.check()
+        cat = catalog or load()
+        pools = list(getattr(platform, "pools", []) or [])
+        if isinstance(pool, str):
+            match = [p for p in pools if p.name == pool]
+            if not match:
+                raise ConfigError(f"no pool {pool!r} on this cluster", "pool",
+                                  f"use one of {', '.join(p.name for p in pools) or '(none)'}")
+            pool = match[0]
+        if pool is None and pools:
+            pool = pools[0]
+        namespace = namespace or graph.namespace or getattr(platform, "workload_namespace", "default")
+        target = None
+        capacity = None
+        if pool is not None:
+            instance = (getattr(platform, "instances", {}) or {}).get(pool.name) or cat.get(pool.instance_type)
+            capacity = plan_graph(graph, [pool], catalog=cat)          # PlanError before any resource
+            self._placement_checks(graph, pool, instance)
+            target = RenderTarget.for_pool(pool, instance)
+        dgd = graph.to_dgd(api, target)
+        dgd["metadata"]["namespace"] = namespace
+        dgd["metadata"].setdefault("annotations", {})[IMMUTABLE_ANNOTATION] = immutable_shape(dgd)
+        super().__init__(component_type("k8s", "DynamoDeployment"), name, None, opts)
+        import pulumi_kubernetes as k8s
+
+        provider = platform.provider
+        kopts = pulumi.ResourceOptions(parent=self, provider=provider)
+        after_platform = [r for r in (getattr(platform, "dynamo_platform", None),
+                                      getattr(platform, "workload_ns", None)) if r is not None]
+        self.manifest = dgd
+        self.capacity = capacity
+        deps: list[Any] = list(after_platform)
+        cache = graph.model.cache if graph.model else None
+        storage = getattr(platform, "storage", None) or {}
+        if cache is not None and not cache.create:
+            sc = cache.storage_class or (storage.get("storage_class") if isinstance(storage, dict) else None)
+            spec: dict[str, Any] = {"accessModes": [cache.access_mode], "resources": {"requests": {"storage": cache.size}}}
+            if sc:
+                spec["storageClassName"] = sc
+            # a cached model must survive a refactor of the program: never deleted by a diff
+            pvc = k8s.core.v1.PersistentVolumeClaim(
+                f"{name}-model-cache", metadata={"name": cache.pvc, "namespace": namespace}, spec=spec,
+                opts=pulumi.ResourceOptions.merge(kopts, pulumi.ResourceOptions(
+                    depends_on=after_platform, retain_on_delete=True, protect=True)))
+            deps.append(pvc)
+            if model_download:
+                deps.append(self._download_job(k8s, name, graph, cache, namespace, platform, kopts, pvc))
+        self.dgd = k8s.apiextensions.CustomResource(
+            f"{name}-dgd", api_version=dgd["apiVersion"], kind=dgd["kind"], metadata=dgd["metadata"],
+            spec=dgd["spec"],
+            opts=pulumi.ResourceOptions.merge(kopts, pulumi.ResourceOptions(
+                depends_on=deps, delete_before_replace=True,
+                replace_on_changes=[f'metadata.annotations["{IMMUTABLE_ANNOTATION}"]'])))
+        self.register_outputs({"name": dgd["metadata"]["name"], "namespace": namespace, "api": api})
+
+    @staticmethod
+    def _placement_checks(graph: Any, pool: GpuPool, instance: Any) -> None:
+        from ..errors import DynamoIacError
+        from ..targets.k8s.fabrics import infiniband, roce
+
+        placed = [(w.name, w.role, pool, instance) for w in graph.workers]
+        problems = infiniband.placement_problems(placed) + roce.placement_problems(placed)
+        if problems:
+            raise DynamoIacError(problems)
+
+    @staticmethod
+    def _download_job(k8s: Any, name: str, graph: Any, cache: Any, namespace: str, platform: Any,
+                      kopts: pulumi.ResourceOptions, pvc: Any) -> Any:
+        secret = getattr(platform, "hf_token_secret", None) or graph.hf_token_secret
+        container: dict[str, Any] = {
+            "name": "download", "image": graph.runtime_image(),
+            "command": ["huggingface-cli", "download", graph.model.id]
+            + (["--revision", graph.model.revision] if graph.model.revision else []),
+            "env": [{"name": "HF_HOME", "value": cache.mount_path}],
+            "volumeMounts": [{"name": cache.pvc, "mountPath": cache.mount_path}],
+            "resources": {"requests": {"cpu": "2", "memory": "4Gi"}},
+        }
+        if secret:
+            container["envFrom"] = [{"secretRef": {"name": secret}}]
+        return k8s.batch.v1.Job(
+            f"{name}-model-download", metadata={"name": f"{graph.name}-model-download", "namespace": namespace},
+            spec={"backoffLimit": 3, "template": {"spec": {
+                "restartPolicy": "OnFailure", "containers": [container],
+                "volumes": [{"name": cache.pvc, "persistentVolumeClaim": {"claimName": cache.pvc}}]}}},
+            opts=pulumi.ResourceOptions.merge(kopts, pulumi.ResourceOptions(depends_on=[pvc])))

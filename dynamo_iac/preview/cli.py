@@ -1,0 +1,111 @@
+"""`dynamo-iac plan -s STACK [--out DIR] [--json]`: the whole stack, offline, before anything exists.
+
+Prints the resource tree, the capacity plan with its allocation map, the cost and the policy
+report; writes DIR/plan.json and DIR/manifests/*.yaml. Exit 1 on an infeasible plan, an invalid
+manifest or a mandatory policy violation.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+
+def _validate_manifests(objs: list[tuple[str, dict]]) -> list[str]:
+    from ..targets.k8s.validate import validate_manifest
+
+    problems = []
+    for fname, obj in objs:
+        problems += [f"{fname}: {p}" for p in validate_manifest(obj)]
+    return problems
+
+
+def plan_stack(stack: str, out: Path | None, *, status: Any = None) -> dict[str, Any]:
+    """Run everything; returns the parts the printer needs (also used by tests)."""
+    from ..policies.runner import evaluate_record
+    from ..stacks.config import read_stack_file
+    from .report import manifests, write_outputs
+    from .stack import run_stack
+
+    def step(text: str) -> None:
+        if status is not None:
+            status.update(text)
+
+    step(f"running stack {stack} offline …")
+    run = run_stack(stack)
+    step("checking policies …")
+    _, raw, _ = read_stack_file(stack)
+    policy = evaluate_record(run.record, raw_config=raw)
+    step("validating manifests …")
+    objs = manifests(run.record)
+    problems = _validate_manifests(objs)
+    capacity = run.capacity
+    cap = capacity.to_dict() if capacity is not None else None
+    cost = ({"usd_per_hour": capacity.cost_per_hour(), "usd_per_month": capacity.cost_per_month()}
+            if capacity is not None else None)
+    files: list[str] = []
+    if out is not None:
+        files = write_outputs(out, run.record, capacity=cap, cost=cost,
+                              policy=[v.to_dict() for v in policy.violations], problems=problems)
+    return {"run": run, "policy": policy, "manifests": objs, "problems": problems, "files": files,
+            "capacity": capacity, "cost": cost}
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("plan")
+    def plan_cmd(
+        stack: str = typer.Option("aws-p5-disagg", "-s", "--stack", help="stack name (stacks/Pulumi.<stack>.yaml)"),
+        out: Optional[Path] = typer.Option(None, "--out", help="write DIR/plan.json and DIR/manifests/*.yaml "
+                                           "(default: out/<stack>)"),
+        as_json: bool = typer.Option(False, "--json", help="print plan.json on stdout instead of the report"),
+    ) -> None:
+        """Preview a stack offline — no cloud account, no Pulumi CLI: resource tree, capacity plan,
+        allocation map, cost, policy report, and every Kubernetes manifest."""
+        from rich.console import Console
+
+        from .report import tree_lines
+
+        out_dir = out or Path("out") / stack
+        err = Console(stderr=True, highlight=False)
+        con = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+        if err.is_terminal and not as_json:
+            with err.status(f"planning {stack} …") as status:
+                parts = plan_stack(stack, out_dir, status=status)
+        else:
+            parts = plan_stack(stack, out_dir)
+        run, policy = parts["run"], parts["policy"]
+        if as_json:
+            sys.stdout.write((out_dir / "plan.json").read_text())
+        else:
+            cfg = run.config
+            con.rule(f"[bold]dynamo-iac plan[/bold] · stack {stack}")
+            con.print(f"cloud [bold]{cfg.cloud}[/bold]{' · ' + cfg.region if cfg.region else ''} · graph "
+                      f"[bold]{run.graph.name}[/bold] ({run.graph.backend}, "
+                      f"{'disaggregated' if run.graph.is_disaggregated else 'aggregated'}) · "
+                      f"Dynamo {run.graph.dynamo_version}")
+            con.rule(f"resources ({len(run.record.resources)})")
+            for line in tree_lines(run.record):
+                con.print(line, markup=False)
+            if parts["capacity"] is not None:
+                from ..plan.render import print_plan
+
+                con.rule("capacity")
+                print_plan(parts["capacity"], con)
+            con.rule("policies")
+            from ..policies.render import render as render_policy
+
+            render_policy(policy, con)
+            con.rule("manifests")
+            for f in parts["files"]:
+                con.print(f"  {out_dir / f}", markup=False)
+            con.print(f"  {out_dir / 'plan.json'}", markup=False)
+            for p in parts["problems"]:
+                con.print(f"[red]invalid manifest:[/red] {p}", markup=True)
+        failed = bool(parts["problems"]) or policy.failed
+        if failed:
+            reasons = (["invalid manifests"] if parts["problems"] else []) + \
+                      (["mandatory policy violations"] if policy.failed else [])
+            err.print(f"[red]plan failed:[/red] {', '.join(reasons)}")
+            raise typer.Exit(1)
