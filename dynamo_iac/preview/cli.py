@@ -13,13 +13,17 @@ from typing import Any, Optional
 import typer
 
 
-def _validate_manifests(objs: list[tuple[str, dict]]) -> list[str]:
-    from ..targets.k8s.validate import validate_manifest
+def _validate_manifests(objs: list[tuple[str, dict]]) -> tuple[list[str], list[str]]:
+    """(problems, files of other operators' custom resources, which have no schema here)."""
+    from ..targets.k8s.validate import is_foreign_custom_resource, validate_manifest
 
-    problems = []
+    problems, unchecked = [], []
     for fname, obj in objs:
+        if is_foreign_custom_resource(obj):
+            unchecked.append(fname)
+            continue
         problems += [f"{fname}: {p}" for p in validate_manifest(obj)]
-    return problems
+    return problems, unchecked
 
 
 def plan_stack(stack: str, out: Path | None, *, status: Any = None) -> dict[str, Any]:
@@ -40,7 +44,7 @@ def plan_stack(stack: str, out: Path | None, *, status: Any = None) -> dict[str,
     policy = evaluate_record(run.record, raw_config=raw)
     step("validating manifests …")
     objs = manifests(run.record)
-    problems = _validate_manifests(objs)
+    problems, unchecked = _validate_manifests(objs)
     capacity = run.capacity
     cap = capacity.to_dict() if capacity is not None else None
     cost = ({"usd_per_hour": capacity.cost_per_hour(), "usd_per_month": capacity.cost_per_month()}
@@ -50,7 +54,7 @@ def plan_stack(stack: str, out: Path | None, *, status: Any = None) -> dict[str,
         files = write_outputs(out, run.record, capacity=cap, cost=cost,
                               policy=[v.to_dict() for v in policy.violations], problems=problems)
     return {"run": run, "policy": policy, "manifests": objs, "problems": problems, "files": files,
-            "capacity": capacity, "cost": cost}
+            "capacity": capacity, "cost": cost, "unchecked": unchecked}
 
 
 def register(app: typer.Typer) -> None:
@@ -99,7 +103,9 @@ def register(app: typer.Typer) -> None:
             render_policy(policy, con)
             con.rule("manifests")
             for f in parts["files"]:
-                con.print(f"  {out_dir / f}", markup=False)
+                note = "  (custom resource of another operator: not schema-checked)" \
+                    if f.removeprefix("manifests/") in parts["unchecked"] else ""
+                con.print(f"  {out_dir / f}{note}", markup=False)
             con.print(f"  {out_dir / 'plan.json'}", markup=False)
             for p in parts["problems"]:
                 con.print(f"[red]invalid manifest:[/red] {p}", markup=True)

@@ -60,6 +60,10 @@ def manifests(record: StackRecord) -> list[tuple[str, dict[str, Any]]]:
         inputs = {k: v for k, v in r.inputs.items() if k not in ("apiVersion", "kind")}
         api, kind = _api_kind(r.type, r.inputs)
         obj = {"apiVersion": api, "kind": kind, **inputs}
+        if kind == "Secret":   # a secret map whose shape is unknown offline: keep the manifest valid
+            for k in ("data", "stringData"):
+                if isinstance(obj.get(k), str):
+                    obj[k] = {"redacted": obj[k]}
         meta = obj.setdefault("metadata", {})
         name = meta.get("name")
         if not isinstance(name, str) or name == UNKNOWN:

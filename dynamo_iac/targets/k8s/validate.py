@@ -174,6 +174,12 @@ def _core_problems(obj: dict) -> list[Problem]:
     return []
 
 
+def is_foreign_custom_resource(obj: dict) -> bool:
+    """A custom resource of another operator (NicClusterPolicy, GKENetworkParamSet …): no schema here."""
+    group = str(obj.get("apiVersion", "")).rpartition("/")[0]
+    return "." in group and not group.endswith(".k8s.io") and group != "nvidia.com"
+
+
 def validate_manifest(obj: Any, crd_dir: Path | str | None = None, schema_only: bool = False) -> list[Problem]:
     if not isinstance(obj, dict):
         return [Problem("(root)", "a manifest must be a mapping", "pass one YAML document")]
