@@ -200,6 +200,8 @@ class Worker(_Component):
     gpus: int | None = Field(None, ge=0, le=4096, description="GPUs per replica (all nodes); derived from parallelism")
     nodes: int | None = Field(None, ge=1, le=512, description="nodes per replica; derived from the target's node size")
     engine_args: list[str] = Field(default_factory=list, description="extra engine CLI arguments, appended")
+    shared_memory: str | None = Field(None, pattern=r"^[0-9]+(\.[0-9]+)?([KMGT]i?)?$",
+                                      description="/dev/shm size, e.g. 16Gi (operator default 8Gi)")
 
     @field_validator("engine_args", mode="before")
     @classmethod

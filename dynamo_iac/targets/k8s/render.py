@@ -164,6 +164,8 @@ def _v1beta1(graph: DynamoGraph, p: _Parts) -> dict[str, Any]:
     out: dict[str, Any] = {"name": p.name, "type": p.type, "replicas": comp.replicas}
     if p.nodes > 1:
         out["multinode"] = {"nodeCount": p.nodes}
+    if getattr(comp, "shared_memory", None):
+        out["sharedMemorySize"] = comp.shared_memory
     if comp.runtime_version_override:
         out["runtimeVersionOverride"] = comp.runtime_version_override
     container = dict(p.container)
@@ -197,6 +199,8 @@ def _v1alpha1(graph: DynamoGraph, p: _Parts) -> dict[str, Any]:
         out["subComponentType"] = p.type
     if p.nodes > 1:
         out["multinode"] = {"nodeCount": p.nodes}
+    if getattr(comp, "shared_memory", None):
+        out["sharedMemory"] = {"size": comp.shared_memory}
     if comp.runtime_version_override:
         out["runtimeVersionOverride"] = comp.runtime_version_override
     container = dict(p.container)
