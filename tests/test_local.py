@@ -120,6 +120,10 @@ def assert_all_gone(state: dict, ports: set[int]) -> None:
     for p in state["processes"]:
         assert not alive(p["pid"], p.get("started")), f"{p['name']} (pid {p['pid']}) still runs"
         assert not group_members(p["pid"]), f"{p['name']} left processes behind"
+    # the supervisor records "stopped" as its last act, then exits: give it a moment to be gone
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and alive(state["supervisor_pid"], state.get("supervisor_started")):
+        time.sleep(0.05)
     assert not alive(state["supervisor_pid"], state.get("supervisor_started"))
     left = [(a, port) for a, port, _ in listeners() if port in ports]
     assert not left, f"listeners left behind: {left}"
