@@ -1,0 +1,480 @@
+"""AzureGpuCluster: an AKS cluster with ND-series GPU agent pools, InfiniBand and a model cache.
+
+Built from plain azure-native resources (resources / network / containerservice / storage /
+storagecache) and Kubernetes resources, so that every child is visible under mocks and to
+CrossGuard. pulumi_azure_native is imported inside functions only: a program that builds an AWS
+or GCP stack never loads it.
+
+What the pool's catalog entry decides (never a table here):
+  - GPU pools: vm_size, the NVIDIA GPU taint, `gpu_profile.driver` = None when the GPU Operator
+    installs the driver (GpuPool.gpu_driver == "operator"), Install when AKS keeps its own;
+  - InfiniBand pools (fabric.kind == "infiniband"): Ubuntu nodes, one zone at most (IB only links
+    VMs of one scale set), and the NVIDIA Network Operator with a NicClusterPolicy (DOCA/MOFED
+    driver + RDMA shared device plugin exposing the catalog's resource, rdma/shared_ib), its
+    namespace labelled privileged;
+  - spot pools: Spot priority, eviction policy, max price -1 (pay up to on-demand).
+Validation runs before anything is registered; bad input raises ConfigError naming the field.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal, Sequence
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .. import versions
+from ..errors import ConfigError, Problem
+from ..hardware.model import InstanceType
+from ..hardware.pool import GPU_TAINT, GpuPool
+from ..targets.k8s.fabrics import infiniband
+
+CLOUD = "azure"
+POOL_LABEL = "dynamo-iac/pool"
+PRIVILEGED = {"pod-security.kubernetes.io/enforce": "privileged"}
+# AKS applies this taint to every Spot node itself (AKS docs "Add a Spot node pool").
+SPOT_TAINT = {"key": "kubernetes.azure.com/scalesetpriority", "value": "spot", "effect": "NoSchedule"}
+AKS_POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")      # Linux agent pool names
+MIN_KUBERNETES = (1, 30)                                    # dynamo-platform chart kubeVersion
+
+# NicClusterPolicy images, as pinned by Azure/aks-rdma-infiniband (configs/nicclusterpolicy,
+# read 2026-07-16). TODO(lead): move to data/versions.yaml beside the network-operator chart pin.
+DOCA_DRIVER = {"repository": "nvcr.io/nvidia/mellanox", "image": "doca-driver", "version": "doca3.2.0-25.10-1.2.8.0-2"}
+RDMA_SHARED_DP = {"repository": "nvcr.io/nvidia/mellanox", "image": "k8s-rdma-shared-dev-plugin",
+                  "version": "network-operator-v25.10.0"}
+MELLANOX_VENDOR = "15b3"                                    # PCI vendor id of NVIDIA/Mellanox NICs
+
+# Azure Managed Lustre: minimum size and step (TiB) per SKU (Azure docs via
+# shared/notes/dynamo-deploy-facts.md §4.7; the capacity must be a multiple of the step).
+AMLFS_STEP_TIB = {"AMLFS-Durable-Premium-40": 48, "AMLFS-Durable-Premium-125": 16,
+                  "AMLFS-Durable-Premium-250": 8, "AMLFS-Durable-Premium-500": 4}
+
+
+STORAGE_KINDS = {"azure-files": "azure-files", "azure-lustre": "lustre", "lustre": "lustre"}
+
+
+class AzureModelCache(BaseModel):
+    """Shared (ReadWriteMany) storage for model weights, retained when the stack is destroyed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["azure-files", "lustre"] = Field(
+        "azure-files", description="azure-files: Premium SMB share (CSI driver ships with AKS); "
+        "lustre: Azure Managed Lustre (needs the azurelustre CSI driver on the cluster)")
+    size_gib: int = Field(1024, ge=100, le=102_400, description="Azure Files share quota")
+    lustre_sku: str = "AMLFS-Durable-Premium-250"
+    lustre_size_tib: int = Field(8, ge=4)
+    lustre_zone: str = Field("1", pattern=r"^[1-3]$")
+    lustre_subnet_cidr: str = Field("10.225.0.0/24", description="AMLFS needs a subnet of its own")
+    storage_class: str = Field("dynamo-model-cache", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def model_cache_of(storage: "AzureModelCache | dict | str | None") -> "AzureModelCache | None":
+    """`storage` as given to AzureGpuCluster: a kind name, a dict of AzureModelCache fields or one."""
+    if storage is None or storage == "none" or isinstance(storage, AzureModelCache):
+        return storage or None
+    if isinstance(storage, str):
+        if storage not in STORAGE_KINDS:
+            raise ConfigError(f"unknown Azure model-cache storage {storage!r}", "storage",
+                              f"use one of {sorted(STORAGE_KINDS) + ['none']}")
+        return AzureModelCache(kind=STORAGE_KINDS[storage])
+    try:
+        return AzureModelCache(**storage)
+    except ValidationError as e:
+        raise ConfigError([Problem("storage." + ".".join(str(x) for x in err["loc"]), err["msg"],
+                                   "see AzureModelCache") for err in e.errors()]) from None
+
+
+@dataclass(frozen=True)
+class PlatformHints:
+    """What this cluster needs from GpuPlatform (components/platform.py) — plain data.
+
+    gpu_operator_values: merged into the GPU Operator chart values;
+    namespace_labels: labels for namespaces the platform creates (namespace → labels);
+    depends_on: resources the GPU Operator must wait for (Network Operator, NicClusterPolicy).
+    """
+
+    gpu_operator_values: dict[str, Any] = field(default_factory=dict)
+    namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    depends_on: tuple[pulumi.Resource, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Pool:
+    pool: GpuPool
+    instance: InstanceType
+    ib: bool
+
+
+def _k8s_version_ok(v: str) -> bool:
+    m = re.match(r"^(\d+)\.(\d+)(\.\d+)?$", v)
+    return bool(m) and (int(m.group(1)), int(m.group(2))) >= MIN_KUBERNETES
+
+
+def _catalog(catalog: Any) -> Any:
+    if catalog is not None:
+        return catalog
+    from ..hardware import catalog as hw_catalog
+    return hw_catalog.load()
+
+
+def validate(pools: Sequence[GpuPool], *, catalog: Any = None, kubernetes_version: str = "1.33",
+             model_cache: AzureModelCache | None = None) -> list[_Pool]:
+    """Check pools against the catalog and AKS rules; raise ConfigError with every problem."""
+    cat = _catalog(catalog)
+    problems: list[Problem] = []
+    out: list[_Pool] = []
+    if not _k8s_version_ok(kubernetes_version):
+        problems.append(Problem("kubernetes_version", f"{kubernetes_version!r} is not a Kubernetes version ≥ 1.30",
+                                "use e.g. '1.33' (the Dynamo platform chart needs Kubernetes ≥ 1.30)"))
+    if not pools:
+        problems.append(Problem("pools", "no GPU pool given", "pass at least one GpuPool"))
+    names = [p.name for p in pools]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(Problem("pools", f"pool name {dup!r} is used twice", "give every pool its own name"))
+    for i, pool in enumerate(pools):
+        where = f"pools[{i}]"
+        if not AKS_POOL_NAME.match(pool.name):
+            problems.append(Problem(f"{where}.name", f"{pool.name!r} is not a valid AKS agent pool name "
+                                    "(1-12 lowercase letters and digits, starting with a letter)",
+                                    f"rename the pool, e.g. {re.sub(r'[^a-z0-9]', '', pool.name)[:12]!r}"))
+        try:
+            inst = cat.get(pool.instance_type)
+        except ConfigError as e:
+            problems += [Problem(f"{where}.instance_type", p.message, p.fix) for p in e.problems]
+            continue
+        if inst.cloud not in (CLOUD, "any"):
+            problems.append(Problem(f"{where}.instance_type", f"{inst.name} is a {inst.cloud} instance type, "
+                                    "not an Azure VM size", "use an Azure VM size such as Standard_ND96isr_H100_v5"))
+            continue
+        ib = inst.fabric.kind == "infiniband"
+        if pool.purchase_option == "capacity-block":
+            problems.append(Problem(f"{where}.purchase_option", "capacity blocks are an AWS purchase option",
+                                    "use 'on-demand', 'spot' or 'reservation' (a capacity reservation group) on Azure"))
+        if pool.purchase_option == "reservation" and not pool.capacity_reservation_id:
+            problems.append(Problem(f"{where}.capacity_reservation_id", "a reservation pool needs the capacity "
+                                    "reservation group's resource id", "set capacity_reservation_id to "
+                                    "/subscriptions/…/resourceGroups/…/providers/Microsoft.Compute/capacityReservationGroups/…"))
+        if pool.capacity_reservation_id and pool.purchase_option == "spot":
+            problems.append(Problem(f"{where}.capacity_reservation_id", "spot VMs cannot consume a capacity reservation",
+                                    "drop capacity_reservation_id or use purchase_option='reservation'"))
+        bad_zones = [z for z in pool.zones if not re.fullmatch(r"[1-3]", z)]
+        if bad_zones:
+            problems.append(Problem(f"{where}.zones", f"{bad_zones} are not Azure availability zones",
+                                    "use '1', '2' or '3'"))
+        if ib and len(pool.zones) > 1:
+            problems.append(Problem(f"{where}.zones", f"InfiniBand pool {pool.name!r} spans zones {pool.zones}; IB "
+                                    "only connects VMs of one scale set in one zone",
+                                    "give the pool one zone (or none)"))
+        out.append(_Pool(pool, inst, ib))
+    gpu_pools = [p for p in out if p.instance.gpus]
+    modes = {p.pool.gpu_driver for p in gpu_pools}
+    if len(modes) > 1:
+        op = sorted(p.pool.name for p in gpu_pools if p.pool.gpu_driver == "operator")
+        keep = sorted(p.pool.name for p in gpu_pools if p.pool.gpu_driver == "provider")
+        problems.append(Problem("pools[*].gpu_driver",
+                                f"the GPU Operator would install the NVIDIA driver for pool(s) {op} on every GPU node, "
+                                f"including pool(s) {keep} that keep the AKS driver; the two are mutually exclusive on "
+                                "a node (GPU Operator over AKS drivers breaks containerd)",
+                                "set the same gpu_driver on every GPU pool of the cluster ('operator' skips the AKS "
+                                "driver with gpu_profile.driver=None), or put the pools in separate clusters"))
+    for p in gpu_pools:
+        if p.ib and p.pool.gpu_driver == "provider":
+            problems.append(Problem(f"pools[{names.index(p.pool.name)}].gpu_driver",
+                                    f"InfiniBand pool {p.pool.name!r} keeps the AKS driver, which lacks nvidia_peermem "
+                                    "for GPUDirect RDMA on ND-series hosts",
+                                    "set gpu_driver='operator' (the GPU Operator builds nvidia_peermem with "
+                                    "driver.rdma.enabled=true)"))
+    if model_cache is not None and model_cache.kind == "lustre":
+        step = AMLFS_STEP_TIB.get(model_cache.lustre_sku)
+        if step is None:
+            problems.append(Problem("storage.lustre_sku", f"unknown Azure Managed Lustre SKU {model_cache.lustre_sku!r}",
+                                    f"use one of {sorted(AMLFS_STEP_TIB)}"))
+        elif model_cache.lustre_size_tib % step:
+            problems.append(Problem("storage.lustre_size_tib", f"{model_cache.lustre_size_tib} TiB is not a multiple "
+                                    f"of {step} TiB, the size step of {model_cache.lustre_sku}",
+                                    f"use {max(step, model_cache.lustre_size_tib // step * step)} or "
+                                    f"{(model_cache.lustre_size_tib // step + 1) * step} TiB"))
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+def agent_pool_args(p: GpuPool, inst: InstanceType, *, spot_eviction_policy: str = "Delete") -> dict[str, Any]:
+    """The AgentPool inputs that the pool and its catalog entry decide (no Pulumi objects)."""
+    labels = {**p.labels, POOL_LABEL: p.name}
+    args: dict[str, Any] = {
+        "vm_size": inst.name,
+        "mode": "User",
+        "os_type": "Linux",
+        "os_sku": "Ubuntu",          # IB (DOCA driver), the GPU Operator driver and the Lustre CSI need Ubuntu
+        "count": p.nodes,
+        "node_labels": dict(sorted(labels.items())),
+    }
+    if p.min != p.max:
+        args.update(enable_auto_scaling=True, min_count=p.min, max_count=p.max)
+    if p.zones:
+        args["availability_zones"] = list(p.zones)
+    taints = []
+    if inst.gpus:
+        args["gpu_profile"] = {"driver": "None" if p.gpu_driver == "operator" else "Install"}
+        if p.taint_gpu:
+            taints.append(f"{GPU_TAINT['key']}={GPU_TAINT['value']}:{GPU_TAINT['effect']}")
+    if taints:
+        args["node_taints"] = taints
+    if p.purchase_option == "spot":
+        # AKS adds the kubernetes.azure.com/scalesetpriority=spot:NoSchedule taint itself
+        args.update(scale_set_priority="Spot", scale_set_eviction_policy=spot_eviction_policy, spot_max_price=-1)
+    if p.capacity_reservation_id:
+        args["capacity_reservation_group_id"] = p.capacity_reservation_id
+    return args
+
+
+def nic_cluster_policy_spec(instance: InstanceType) -> dict[str, Any]:
+    """NicClusterPolicy for ND-series IB nodes: DOCA driver + RDMA shared device plugin.
+
+    The plugin's resource name is the catalog's fabric.resource without the `rdma/` prefix the
+    plugin adds, so pods request exactly what the infiniband overlay asks for."""
+    resource = instance.fabric.resource or ""
+    if not resource.startswith("rdma/"):
+        raise ConfigError(f"{instance.name}: the RDMA shared device plugin exposes rdma/<name>, the catalog says "
+                          f"{resource!r}", f"catalog[{instance.name}].fabric.resource",
+                          "set fabric.resource to rdma/shared_ib")
+    plugin_config = {"configList": [{
+        "resourceName": resource.removeprefix("rdma/"),
+        # how many pods may share the HCAs of one node (upstream: 63)
+        "rdmaHcaMax": instance.fabric.resource_per_node or 63,
+        "selectors": {"vendors": [MELLANOX_VENDOR], "linkTypes": ["infiniband"]},
+    }]}
+    return {
+        "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{
+            "matchExpressions": [{"key": f"feature.node.kubernetes.io/pci-{MELLANOX_VENDOR}.present",
+                                  "operator": "In", "values": ["true"]}]}]}},
+        "ofedDriver": {**DOCA_DRIVER,
+                       # upstream workaround for a module-load race (Mellanox/doca-driver-build#52)
+                       "env": [{"name": "OFED_BLACKLIST_MODULES_FILE",
+                                "value": "/host/etc/modprobe.d/blacklist-ofed-modules.conf"}],
+                       "upgradePolicy": {"autoUpgrade": True, "maxParallelUpgrades": 1,
+                                         "drain": {"enable": True, "force": True, "deleteEmptyDir": True,
+                                                   "timeoutSeconds": 300}}},
+        "rdmaSharedDevicePlugin": {**RDMA_SHARED_DP, "config": json.dumps(plugin_config, sort_keys=True)},
+    }
+
+
+def _join(sep: str, *parts: Any) -> pulumi.Output[str]:
+    return pulumi.Output.all(*parts).apply(lambda xs: sep.join(str(x or "") for x in xs))
+
+
+def _mgs_address(info: Any) -> str:
+    if isinstance(info, dict):
+        return info.get("mgsAddress") or info.get("mgs_address") or ""
+    return getattr(info, "mgs_address", None) or ""
+
+
+def _decode_kubeconfig(result: Any) -> str:
+    kcs = getattr(result, "kubeconfigs", None) or []
+    return base64.b64decode(kcs[0].value).decode() if kcs and kcs[0].value else ""
+
+
+class AzureGpuCluster(pulumi.ComponentResource):
+    """AKS cluster + system pool + one agent pool per GpuPool (+ Network Operator on IB pools).
+
+    Outputs: kubeconfig (secret), cluster_name, pools, provider (k8s Provider), cloud, storage,
+    platform (PlatformHints for GpuPlatform), resource_group_name.
+    """
+
+    def __init__(self, name: str, *, location: str, pools: Sequence[GpuPool],
+                 resource_group_name: str | None = None,
+                 kubernetes_version: str = "1.33",
+                 system_vm_size: str = "Standard_D8s_v5", system_nodes: int = 2,
+                 vnet_cidr: str = "10.224.0.0/12", node_subnet_cidr: str = "10.224.0.0/16",
+                 sku_tier: Literal["Free", "Standard", "Premium"] = "Standard",
+                 spot_eviction_policy: Literal["Delete", "Deallocate"] = "Delete",
+                 network_operator: bool | None = None,
+                 storage: AzureModelCache | dict | str | None = None,
+                 catalog: Any = None, tags: dict[str, str] | None = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        model_cache = model_cache_of(storage)
+        planned = validate(pools, catalog=catalog, kubernetes_version=kubernetes_version, model_cache=model_cache)
+        ib_pools = [p for p in planned if p.ib]
+        if network_operator is False and ib_pools:
+            raise ConfigError(f"network_operator=False but pool(s) {[p.pool.name for p in ib_pools]} use InfiniBand",
+                              "network_operator", "leave network_operator unset (it is installed for IB pools) or "
+                              "install the Network Operator and NicClusterPolicy yourself and use a non-IB catalog entry")
+        super().__init__("dynamo:azure:GpuCluster", name, None, opts)
+
+        from pulumi_azure_native import containerservice, network, resources
+        import pulumi_kubernetes as k8s
+
+        self.cloud = CLOUD
+        self.pools = [p.pool for p in planned]
+        self.instances = {p.pool.name: p.instance for p in planned}
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(sorted((tags or {"managed-by": "dynamo-iac"}).items()))
+
+        if resource_group_name is None:
+            rg = resources.ResourceGroup(f"{name}-rg", location=location, tags=tags, opts=child)
+            rg_name: pulumi.Input[str] = rg.name
+        else:
+            rg_name = resource_group_name
+        self.resource_group_name = pulumi.Output.from_input(rg_name)
+
+        vnet = network.VirtualNetwork(f"{name}-vnet", resource_group_name=rg_name, location=location,
+                                      address_space={"address_prefixes": [vnet_cidr]}, tags=tags,
+                                      opts=pulumi.ResourceOptions(parent=self, ignore_changes=["subnets"]))
+        nodes_subnet = network.Subnet(f"{name}-nodes", resource_group_name=rg_name,
+                                      virtual_network_name=vnet.name, address_prefix=node_subnet_cidr, opts=child)
+
+        system_pool = {
+            "name": "system", "mode": "System", "vm_size": system_vm_size, "count": system_nodes,
+            "os_type": "Linux", "os_sku": "Ubuntu", "vnet_subnet_id": nodes_subnet.id,
+            # keep workloads off the system pool
+            "node_taints": ["CriticalAddonsOnly=true:NoSchedule"],
+        }
+        cluster = containerservice.ManagedCluster(
+            f"{name}-aks", resource_group_name=rg_name, location=location, dns_prefix=name,
+            kubernetes_version=kubernetes_version, identity={"type": "SystemAssigned"},
+            sku={"name": "Base", "tier": sku_tier}, enable_rbac=True,
+            agent_pool_profiles=[system_pool],
+            network_profile={"network_plugin": "azure", "network_plugin_mode": "overlay",
+                             "network_dataplane": "cilium", "network_policy": "cilium",
+                             "pod_cidr": "192.168.0.0/16", "service_cidr": "10.0.0.0/16",
+                             "dns_service_ip": "10.0.0.10", "load_balancer_sku": "standard"},
+            storage_profile={"file_csi_driver": {"enabled": True}, "disk_csi_driver": {"enabled": True}},
+            tags=tags,
+            # GPU pools are separate AgentPool resources; the profile list only holds the system pool
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["agentPoolProfiles"]))
+        self.cluster = cluster
+        self.cluster_name = cluster.name
+
+        self.agent_pools: dict[str, Any] = {}
+        for p in planned:
+            args = agent_pool_args(p.pool, p.instance, spot_eviction_policy=spot_eviction_policy)
+            ignore = ["count"] if args.get("enable_auto_scaling") else []
+            self.agent_pools[p.pool.name] = containerservice.AgentPool(
+                f"{name}-{p.pool.name}", resource_group_name=rg_name, resource_name_=cluster.name,
+                agent_pool_name=p.pool.name, vnet_subnet_id=nodes_subnet.id, tags=tags, **args,
+                opts=pulumi.ResourceOptions(parent=self, ignore_changes=ignore))
+
+        creds = containerservice.list_managed_cluster_user_credentials_output(
+            resource_group_name=rg_name, resource_name=cluster.name)
+        self.kubeconfig = pulumi.Output.secret(creds.apply(_decode_kubeconfig))
+        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig,
+                                     opts=pulumi.ResourceOptions(parent=self,
+                                                                 depends_on=list(self.agent_pools.values())))
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=self.provider)
+
+        gpu_values: dict[str, Any] = {}
+        ns_labels: dict[str, dict[str, str]] = {}
+        depends: list[pulumi.Resource] = []
+        if any(p.instance.gpus for p in planned) and all(p.pool.gpu_driver == "provider"
+                                                         for p in planned if p.instance.gpus):
+            gpu_values["driver"] = {"enabled": False}
+        if ib_pools:
+            depends += self._network_operator(name, ib_pools[0].instance, k8s_opts)
+            # Network Operator ships NFD; the GPU Operator builds nvidia_peermem against its MOFED
+            gpu_values = {"nfd": {"enabled": False}, "driver": {"rdma": {"enabled": True}}}
+            ns_labels = {"gpu-operator": dict(PRIVILEGED), "network-operator": dict(PRIVILEGED)}
+        self.platform = PlatformHints(gpu_operator_values=gpu_values, namespace_labels=ns_labels,
+                                      depends_on=tuple(depends))
+
+        self.storage: dict[str, Any] | None = None
+        if model_cache is not None:
+            self.storage = self._model_cache(name, model_cache, rg_name, location, vnet, tags, k8s_opts)
+
+        self.register_outputs({"cluster_name": self.cluster_name, "kubeconfig": self.kubeconfig,
+                               "resource_group_name": self.resource_group_name,
+                               "pools": [p.name for p in self.pools]})
+
+    # ------------------------------------------------------------------------------ InfiniBand
+    def _network_operator(self, name: str, instance: InstanceType, k8s_opts: pulumi.ResourceOptions) -> list:
+        import pulumi_kubernetes as k8s
+
+        pin = versions.chart("network-operator")
+        ns = k8s.core.v1.Namespace(f"{name}-network-operator-ns",
+                                   metadata={"name": pin.namespace, "labels": dict(PRIVILEGED)}, opts=k8s_opts)
+        release = k8s.helm.v3.Release(
+            f"{name}-network-operator", name="network-operator", chart=pin.chart, version=pin.version,
+            repository_opts={"repo": pin.repo}, namespace=pin.namespace, atomic=True, timeout=900,
+            values={
+                # NFD labels the IB nodes (pci-15b3) the NicClusterPolicy selects; the node
+                # feature rules of the chart are not needed on AKS (Azure/aks-rdma-infiniband)
+                "nfd": {"enabled": True, "deployNodeFeatureRules": False},
+                "node-feature-discovery": {"worker": {"affinity": {"nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{
+                        "matchExpressions": [{"key": "kubernetes.azure.com/mode", "operator": "NotIn",
+                                              "values": ["system"]}]}]}}}}},
+            },
+            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[ns])))
+        policy = k8s.apiextensions.CustomResource(
+            f"{name}-nic-cluster-policy", api_version="mellanox.com/v1alpha1", kind="NicClusterPolicy",
+            metadata={"name": "nic-cluster-policy"}, spec=nic_cluster_policy_spec(instance),
+            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[release])))
+        pulumi.log.info("InfiniBand on AKS needs the subscription feature Microsoft.ContainerService/"
+                        "AKSInfinibandSupport registered (az feature register …) before the pool is created",
+                        resource=self)
+        return [release, policy]
+
+    # ------------------------------------------------------------------------------ model cache
+    def _model_cache(self, name: str, mc: AzureModelCache, rg_name: Any, location: str, vnet: Any,
+                     tags: dict[str, str], k8s_opts: pulumi.ResourceOptions) -> dict[str, Any]:
+        import pulumi_kubernetes as k8s
+
+        keep = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
+        storage_class_opts = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(retain_on_delete=True))
+        if mc.kind == "lustre":
+            from pulumi_azure_native import network, storagecache
+
+            subnet = network.Subnet(f"{name}-amlfs", resource_group_name=rg_name, virtual_network_name=vnet.name,
+                                    address_prefix=mc.lustre_subnet_cidr, opts=pulumi.ResourceOptions(parent=self))
+            fs = storagecache.AmlFilesystem(
+                f"{name}-model-cache", resource_group_name=rg_name, location=location,
+                sku={"name": mc.lustre_sku}, storage_capacity_ti_b=mc.lustre_size_tib, zones=[mc.lustre_zone],
+                filesystem_subnet=subnet.id,
+                maintenance_window={"day_of_week": "Sunday", "time_of_day_utc": "02:00"}, tags=tags, opts=keep)
+            k8s.storage.v1.StorageClass(
+                f"{name}-model-cache-sc", metadata={"name": mc.storage_class},
+                provisioner="azurelustre.csi.azure.com", reclaim_policy="Retain", volume_binding_mode="Immediate",
+                mount_options=["noatime", "flock"],
+                parameters={"mgs-ip-address": fs.client_info.apply(_mgs_address)},
+                opts=storage_class_opts)
+            pulumi.log.info("the Azure Managed Lustre model cache needs the azurelustre CSI driver "
+                            "(kubernetes-sigs/azurelustre-csi-driver install-driver.sh) on the cluster", resource=self)
+            return {"kind": "lustre", "storage_class": mc.storage_class, "access_mode": "ReadWriteMany",
+                    "size": f"{mc.lustre_size_tib}Ti", "filesystem": fs}
+
+        from pulumi_azure_native import storage
+
+        account = storage.StorageAccount(
+            f"{name}-models", resource_group_name=rg_name, location=location, kind="FileStorage",
+            sku={"name": "Premium_LRS"}, minimum_tls_version="TLS1_2", allow_blob_public_access=False,
+            enable_https_traffic_only=True, tags=tags, opts=keep)
+        share = storage.FileShare(f"{name}-model-cache", resource_group_name=rg_name, account_name=account.name,
+                                  share_name="model-cache", share_quota=mc.size_gib, enabled_protocols="SMB",
+                                  opts=keep)
+        keys = storage.list_storage_account_keys_output(resource_group_name=rg_name, account_name=account.name)
+        key = pulumi.Output.secret(keys.apply(lambda k: k.keys[0].value if k.keys else ""))
+        secret = k8s.core.v1.Secret(
+            f"{name}-model-cache-key", metadata={"name": "azure-files-model-cache", "namespace": "kube-system"},
+            string_data={"azurestorageaccountname": account.name, "azurestorageaccountkey": key}, opts=k8s_opts)
+        k8s.storage.v1.StorageClass(
+            f"{name}-model-cache-sc", metadata={"name": mc.storage_class},
+            provisioner="kubernetes.io/no-provisioner", reclaim_policy="Retain", volume_binding_mode="Immediate",
+            opts=storage_class_opts)
+        # a static PV on the retained share: the PVC that DynamoDeployment creates binds to it by class
+        k8s.core.v1.PersistentVolume(
+            f"{name}-model-cache-pv", metadata={"name": f"{mc.storage_class}-{name}"},
+            spec={"capacity": {"storage": f"{mc.size_gib}Gi"}, "access_modes": ["ReadWriteMany"],
+                  "persistent_volume_reclaim_policy": "Retain", "storage_class_name": mc.storage_class,
+                  "mount_options": ["dir_mode=0777", "file_mode=0777", "mfsymlinks", "cache=strict",
+                                    "nosharesock", "actimeo=30"],
+                  "csi": {"driver": "file.csi.azure.com",
+                          "volume_handle": _join("#", account.name, share.name),
+                          "volume_attributes": {"shareName": share.name},
+                          "node_stage_secret_ref": {"name": "azure-files-model-cache", "namespace": "kube-system"}}},
+            opts=pulumi.ResourceOptions.merge(storage_class_opts, pulumi.ResourceOptions(depends_on=[secret])))
+        return {"kind": "azure-files", "storage_class": mc.storage_class, "access_mode": "ReadWriteMany",
+                "size": f"{mc.size_gib}Gi", "account": account, "share": share}

@@ -1,0 +1,526 @@
+"""GcpGpuCluster: a GKE cluster with A2/A3/A4 GPU node pools, GPUDirect networks and a model cache.
+
+Built from plain pulumi_gcp resources (compute, container, filestore, lustre) and Kubernetes
+resources, so every child is visible under mocks and to CrossGuard. pulumi_gcp is imported
+inside functions only: an AWS or Azure program never loads it.
+
+What the pool's catalog entry decides (never a table here):
+  - machine type, `guest_accelerators` (type = catalog extra `accelerator_type`, count = GPUs),
+    the driver installation mode (GKE driver `LATEST` on COS when GpuPool.gpu_driver ==
+    "provider"; `INSTALLATION_DISABLED` on Ubuntu when the GPU Operator installs it);
+  - the extra NICs per machine type and how Kubernetes sees them (multi-networking, Dataplane V2):
+      gpudirect-tcpx  (a3-highgpu-8g):  fabric.networks VPCs → GKE Networks vpc1…vpcN (NetDevice)
+      gpudirect-tcpxo (a3-megagpu-8g):  fabric.networks VPCs → vpc1…vpcN (NetDevice)
+      roce (a3-ultragpu-8g, a4):        extra gVNIC VPC(s) → gvnic-1… (NetDevice) and one RoCE VPC
+                                        (network profile <zone>-vpc-roce) with fabric.networks
+                                        subnets → rdma-0…rdma-N-1 (RDMA); names shared with the
+                                        roce overlay (targets/k8s/fabrics/roce.py);
+  - compact placement for fabric pools unless they consume a reservation; reservation affinity.
+Validation runs before anything is registered; bad input raises ConfigError naming the field.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal, Sequence
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import ConfigError, Problem
+from ..hardware.model import InstanceType
+from ..hardware.pool import GPU_TAINT, GpuPool
+from ..targets.k8s.fabrics import roce
+from .azure import PlatformHints
+
+CLOUD = "gcp"
+POOL_LABEL = "dynamo-iac/pool"
+NETWORKED = ("gpudirect-tcpx", "gpudirect-tcpxo", "roce")      # fabric kinds that need extra NICs
+MIN_KUBERNETES = (1, 30)
+# a GKE cluster name (≤ 40); it also prefixes GCE network names (≤ 63 with suffixes like -rdma-sub-7)
+CLUSTER_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
+GKE_POOL_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
+TAINT_EFFECT = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
+# GKE's own device plugin must stay off where the GPU Operator runs its own (NVIDIA GKE guide)
+NO_GKE_DEVICE_PLUGIN = {"gke-no-default-nvidia-gpu-device-plugin": "true"}
+FILESTORE_MIN_GB = {"BASIC_HDD": 1024, "BASIC_SSD": 2560, "ZONAL": 1024, "REGIONAL": 1024, "ENTERPRISE": 1024}
+
+
+class NetworkRef(BaseModel):
+    """An existing VPC network + subnetwork to attach as an extra node NIC."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    network: str
+    subnetwork: str
+
+
+class GcpModelCache(BaseModel):
+    """Shared (ReadWriteMany) storage for model weights, retained when the stack is destroyed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["filestore", "lustre"] = "filestore"
+    zone: str | None = Field(None, description="default: the zone of the first GPU pool")
+    filestore_tier: Literal["BASIC_HDD", "BASIC_SSD", "ZONAL", "REGIONAL", "ENTERPRISE"] = "ZONAL"
+    capacity_gb: int = Field(1024, ge=1024, description="Filestore share size (GB)")
+    lustre_capacity_gib: int = Field(18_000, ge=9_000, description="Managed Lustre size (GiB)")
+    lustre_throughput: Literal[125, 250, 500, 1000] = Field(1000, description="MB/s per TiB")
+    storage_class: str = Field("dynamo-model-cache", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+STORAGE_KINDS = {"filestore": "filestore", "lustre": "lustre", "gcp-lustre": "lustre", "managed-lustre": "lustre"}
+
+
+def model_cache_of(storage: "GcpModelCache | dict | str | None") -> "GcpModelCache | None":
+    """`storage` as given to GcpGpuCluster: a kind name, a dict of GcpModelCache fields or one."""
+    if storage is None or storage == "none" or isinstance(storage, GcpModelCache):
+        return storage or None
+    if isinstance(storage, str):
+        if storage not in STORAGE_KINDS:
+            raise ConfigError(f"unknown GCP model-cache storage {storage!r}", "storage",
+                              f"use one of {sorted(STORAGE_KINDS) + ['none']}")
+        return GcpModelCache(kind=STORAGE_KINDS[storage])
+    try:
+        return GcpModelCache(**storage)
+    except ValidationError as e:
+        raise ConfigError([Problem("storage." + ".".join(str(x) for x in err["loc"]), err["msg"],
+                                   "see GcpModelCache") for err in e.errors()]) from None
+
+
+@dataclass(frozen=True)
+class _Pool:
+    pool: GpuPool
+    instance: InstanceType
+    kind: str                   # fabric kind
+    networks: int               # extra fabric networks/NICs (0 when none)
+
+
+def _catalog(catalog: Any) -> Any:
+    if catalog is not None:
+        return catalog
+    from ..hardware import catalog as hw_catalog
+    return hw_catalog.load()
+
+
+def _k8s_version_ok(v: str) -> bool:
+    m = re.match(r"^(\d+)\.(\d+)", v)
+    return bool(m) and (int(m.group(1)), int(m.group(2))) >= MIN_KUBERNETES
+
+
+def _region_of(zone: str) -> str:
+    return zone.rsplit("-", 1)[0]
+
+
+def validate(pools: Sequence[GpuPool], *, region: str, catalog: Any = None, kubernetes_version: str = "1.33",
+             pool_networks: dict[str, list[NetworkRef]] | None = None, gpudirect: bool = True,
+             model_cache: GcpModelCache | None = None) -> list[_Pool]:
+    """Check pools against the catalog and GKE rules; raise ConfigError with every problem."""
+    cat = _catalog(catalog)
+    pool_networks = pool_networks or {}
+    problems: list[Problem] = []
+    out: list[_Pool] = []
+    if not _k8s_version_ok(kubernetes_version):
+        problems.append(Problem("kubernetes_version", f"{kubernetes_version!r} is not a Kubernetes version ≥ 1.30",
+                                "use e.g. '1.33' (the Dynamo platform chart needs Kubernetes ≥ 1.30)"))
+    if not pools:
+        problems.append(Problem("pools", "no GPU pool given", "pass at least one GpuPool"))
+    names = [p.name for p in pools]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(Problem("pools", f"pool name {dup!r} is used twice", "give every pool its own name"))
+    for unknown in sorted(set(pool_networks) - set(names)):
+        problems.append(Problem(f"pool_networks[{unknown}]", "no pool has this name", f"use one of {names}"))
+    for i, pool in enumerate(pools):
+        where = f"pools[{i}]"
+        if not GKE_POOL_NAME.match(pool.name):
+            problems.append(Problem(f"{where}.name", f"{pool.name!r} is not a valid GKE node pool name",
+                                    "use lowercase letters, digits and hyphens, ≤ 40 characters"))
+        try:
+            inst = cat.get(pool.instance_type)
+        except ConfigError as e:
+            problems += [Problem(f"{where}.instance_type", p.message, p.fix) for p in e.problems]
+            continue
+        if inst.cloud not in (CLOUD, "any"):
+            problems.append(Problem(f"{where}.instance_type", f"{inst.name} is a {inst.cloud} instance type, "
+                                    "not a GCE machine type", "use a machine type such as a3-ultragpu-8g"))
+            continue
+        kind = inst.fabric.kind
+        nets = 0
+        if kind in NETWORKED:
+            nets = inst.fabric.networks or 0
+            if not nets:
+                problems.append(Problem(f"catalog[{inst.name}].fabric.networks", f"{inst.name} uses {kind} but the "
+                                        "catalog does not say how many extra networks it needs",
+                                        "set fabric.networks in the catalog"))
+        if inst.gpus and not inst.extra.get("accelerator_type"):
+            problems.append(Problem(f"catalog[{inst.name}].extra.accelerator_type", "the GKE accelerator type of "
+                                    f"{inst.name} is unknown", "set extra.accelerator_type in the catalog "
+                                    "(e.g. nvidia-h200-141gb)"))
+        if pool.purchase_option == "capacity-block":
+            problems.append(Problem(f"{where}.purchase_option", "capacity blocks are an AWS purchase option",
+                                    "use 'on-demand', 'spot' or 'reservation' on GCP"))
+        if pool.purchase_option == "reservation" and not pool.capacity_reservation_id:
+            problems.append(Problem(f"{where}.capacity_reservation_id", "a reservation pool needs the reservation "
+                                    "name", "set capacity_reservation_id to the Compute Engine reservation name"))
+        if pool.capacity_reservation_id and pool.purchase_option == "spot":
+            problems.append(Problem(f"{where}.capacity_reservation_id", "spot VMs do not consume reservations",
+                                    "drop capacity_reservation_id or use purchase_option='reservation'"))
+        for z in pool.zones:
+            if _region_of(z) != region:
+                problems.append(Problem(f"{where}.zones", f"zone {z!r} is not in region {region!r}",
+                                        f"use a zone of {region}, e.g. {region}-a"))
+        if (kind in NETWORKED or pool.placement_group) and len(pool.zones) != 1:
+            problems.append(Problem(f"{where}.zones", f"pool {pool.name!r} ({kind}"
+                                    f"{', compact placement' if pool.placement_group else ''}) must sit in exactly "
+                                    f"one zone, got {pool.zones or 'none'}",
+                                    "give the pool one zone, e.g. zones=['us-central1-b']"))
+        if kind in NETWORKED and pool.gpu_driver == "operator":
+            problems.append(Problem(f"{where}.gpu_driver", f"{kind} on {inst.name} needs GKE's GPU driver on "
+                                    "Container-Optimized OS (the GPUDirect stack and the pods' /home/kubernetes/bin/"
+                                    "nvidia mount come from it); the GPU Operator cannot install drivers on COS",
+                                    "set gpu_driver='provider' on this pool"))
+        given = pool_networks.get(pool.name)
+        if kind in NETWORKED and nets:
+            if given is not None and len(given) != nets:
+                problems.append(Problem(f"pool_networks[{pool.name}]", f"{inst.name} ({kind}) needs its {nets} extra "
+                                        f"networks, got {len(given)}", f"pass exactly {nets} NetworkRef entries, or "
+                                        "leave pool_networks unset to create them"))
+            elif given is None and not gpudirect:
+                problems.append(Problem(f"pools[{i}]", f"{inst.name} ({kind}) needs its {nets} extra networks but "
+                                        "gpudirect=False creates none", "leave gpudirect on, pass pool_networks for "
+                                        "this pool, or choose a machine type without GPUDirect networking"))
+        elif given:
+            problems.append(Problem(f"pool_networks[{pool.name}]", f"{inst.name} has no GPUDirect networking to attach "
+                                    "networks to", "remove the entry"))
+        out.append(_Pool(pool, inst, kind, nets))
+    # one RDMA VPC (zonal network profile) and one set of cluster-wide GKE Network names per kind
+    for kind in NETWORKED:
+        zones = sorted({p.pool.zones[0] for p in out if p.kind == kind and len(p.pool.zones) == 1
+                        and p.pool.name not in pool_networks})
+        if len(zones) > 1:
+            problems.append(Problem("pools[*].zones", f"{kind} pools sit in zones {zones}; their extra networks "
+                                    "(GKE Network objects and, for RoCE, the zonal RoCE VPC) are shared by the cluster",
+                                    "put every pool of this kind in one zone, or pass pool_networks for the others"))
+    gpu_pools = [p for p in out if p.instance.gpus]
+    if len({p.pool.gpu_driver for p in gpu_pools}) > 1:
+        op = sorted(p.pool.name for p in gpu_pools if p.pool.gpu_driver == "operator")
+        keep = sorted(p.pool.name for p in gpu_pools if p.pool.gpu_driver == "provider")
+        problems.append(Problem("pools[*].gpu_driver",
+                                f"the GPU Operator would install the NVIDIA driver for pool(s) {op} while pool(s) "
+                                f"{keep} keep GKE's driver and device plugin",
+                                "set the same gpu_driver on every GPU pool of the cluster, or use separate clusters"))
+    if model_cache is not None and model_cache.kind == "filestore":
+        low = FILESTORE_MIN_GB[model_cache.filestore_tier]
+        if model_cache.capacity_gb < low:
+            problems.append(Problem("storage.capacity_gb", f"{model_cache.filestore_tier} Filestore shares are at "
+                                    f"least {low} GB", f"set capacity_gb ≥ {low} or another tier"))
+    if model_cache is not None and model_cache.zone and _region_of(model_cache.zone) != region:
+        problems.append(Problem("storage.zone", f"zone {model_cache.zone!r} is not in region {region!r}",
+                                f"use a zone of {region}"))
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+def extra_network_names(kind: str, count: int, gvnics: int = 0) -> list[tuple[str, str]]:
+    """(GKE Network name, device mode) of every extra NIC of a node of this fabric kind, in NIC order."""
+    if kind in ("gpudirect-tcpx", "gpudirect-tcpxo"):
+        return [(f"vpc{i}", "NetDevice") for i in range(1, count + 1)]
+    if kind == "roce":
+        return ([(roce.gvnic_network_name(i), "NetDevice") for i in range(1, gvnics + 1)]
+                + [(roce.rdma_network_name(i), "RDMA") for i in range(count)])
+    return []
+
+
+def node_pool_args(p: GpuPool, inst: InstanceType, *, additional_networks: Sequence[dict] = ()) -> dict[str, Any]:
+    """The NodePool inputs that the pool and its catalog entry decide (no Pulumi objects)."""
+    kind = inst.fabric.kind
+    provider_driver = p.gpu_driver == "provider"
+    labels = {**p.labels, POOL_LABEL: p.name}
+    if inst.gpus and not provider_driver:
+        labels.update(NO_GKE_DEVICE_PLUGIN)
+    node_config: dict[str, Any] = {
+        "machine_type": inst.name,
+        # the GPU Operator installs drivers on Ubuntu only; GKE's driver and GPUDirect need COS
+        "image_type": "COS_CONTAINERD" if provider_driver or not inst.gpus else "UBUNTU_CONTAINERD",
+        "labels": dict(sorted(labels.items())),
+        "oauth_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+        "disk_size_gb": 200,
+    }
+    if inst.gpus:
+        node_config["guest_accelerators"] = [{
+            "type": str(inst.extra["accelerator_type"]), "count": inst.gpus,
+            "gpu_driver_installation_config": {
+                "gpu_driver_version": "LATEST" if provider_driver else "INSTALLATION_DISABLED"}}]
+        if p.taint_gpu:
+            node_config["taints"] = [{"key": GPU_TAINT["key"], "value": GPU_TAINT["value"],
+                                      "effect": TAINT_EFFECT[GPU_TAINT["effect"]]}]
+    if kind in NETWORKED:
+        node_config["gvnic"] = {"enabled": True}
+    if p.purchase_option == "spot":
+        node_config["spot"] = True
+    if p.capacity_reservation_id:
+        node_config["reservation_affinity"] = {"consume_reservation_type": "SPECIFIC_RESERVATION",
+                                               "key": "compute.googleapis.com/reservation-name",
+                                               "values": [p.capacity_reservation_id]}
+    args: dict[str, Any] = {"node_config": node_config}
+    if p.zones:
+        args["node_locations"] = list(p.zones)
+    if p.min != p.max:
+        args["autoscaling"] = {"min_node_count": p.min, "max_node_count": p.max}
+        args["initial_node_count"] = p.nodes
+    else:
+        args["node_count"] = p.nodes
+    compact = p.placement_group if p.placement_group is not None else (
+        kind in NETWORKED and not p.capacity_reservation_id)
+    if compact:
+        args["placement_policy"] = {"type": "COMPACT"}
+    if additional_networks:
+        args["network_config"] = {"additional_node_network_configs": list(additional_networks)}
+    return args
+
+
+def _kubeconfig(args: list) -> str:
+    name, endpoint, ca = args
+    return f"""apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    certificate-authority-data: {ca}
+    server: https://{endpoint}
+  name: {name}
+contexts:
+- context:
+    cluster: {name}
+    user: {name}
+  name: {name}
+current-context: {name}
+users:
+- name: {name}
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: gke-gcloud-auth-plugin
+      installHint: Install gke-gcloud-auth-plugin for kubectl (gcloud components install gke-gcloud-auth-plugin)
+      provideClusterInfo: true
+"""
+
+
+class GcpGpuCluster(pulumi.ComponentResource):
+    """VPC + GKE (Dataplane V2, multi-networking when needed) + one node pool per GpuPool.
+
+    Outputs: kubeconfig (secret), cluster_name, pools, provider (k8s Provider), cloud, storage,
+    platform (PlatformHints for GpuPlatform).
+    """
+
+    def __init__(self, name: str, *, region: str, pools: Sequence[GpuPool], project: str | None = None,
+                 kubernetes_version: str = "1.33", release_channel: Literal["RAPID", "REGULAR", "STABLE"] = "REGULAR",
+                 system_machine_type: str = "e2-standard-8", system_nodes: int = 1,
+                 node_cidr: str = "10.0.0.0/20", pods_cidr: str = "10.4.0.0/14", services_cidr: str = "10.0.32.0/20",
+                 gpudirect: bool = True, pool_networks: dict[str, list[NetworkRef | dict]] | None = None,
+                 storage: GcpModelCache | dict | str | None = None, deletion_protection: bool = True,
+                 catalog: Any = None, opts: pulumi.ResourceOptions | None = None) -> None:
+        model_cache = model_cache_of(storage)
+        try:
+            nets_in = {k: [n if isinstance(n, NetworkRef) else NetworkRef(**n) for n in v]
+                       for k, v in (pool_networks or {}).items()}
+        except ValidationError as e:
+            raise ConfigError([Problem(".".join(str(x) for x in err["loc"]), err["msg"],
+                                       "see NetworkRef") for err in e.errors()]) from None
+        if not CLUSTER_NAME.match(name):
+            raise ConfigError(f"{name!r} cannot name a GKE cluster and its VPCs", "name",
+                              "use 1-40 lowercase letters, digits and hyphens, starting with a letter")
+        planned = validate(pools, region=region, catalog=catalog, kubernetes_version=kubernetes_version,
+                           pool_networks=nets_in, gpudirect=gpudirect, model_cache=model_cache)
+        project = project or pulumi.Config("gcp").get("project")
+        if project is None and (any(p.kind == "roce" and p.pool.name not in nets_in for p in planned)
+                                or (model_cache is not None and model_cache.kind == "lustre")):
+            raise ConfigError("the project is unknown, and the RoCE VPC's network profile and the Managed Lustre "
+                              "volume handle are named after it", "project",
+                              "pass project= or set gcp:project in the stack config")
+        super().__init__("dynamo:gcp:GpuCluster", name, None, opts)
+
+        from pulumi_gcp import compute, container
+        import pulumi_kubernetes as k8s
+
+        self.cloud = CLOUD
+        self.pools = [p.pool for p in planned]
+        self.instances = {p.pool.name: p.instance for p in planned}
+        child = pulumi.ResourceOptions(parent=self)
+        common = {"project": project} if project else {}
+
+        vpc = compute.Network(f"{name}-vpc", name=f"{name}-vpc", auto_create_subnetworks=False, **common, opts=child)
+        subnet = compute.Subnetwork(
+            f"{name}-nodes", name=f"{name}-nodes", network=vpc.id, region=region, ip_cidr_range=node_cidr, private_ip_google_access=True,
+            secondary_ip_ranges=[{"range_name": "pods", "ip_cidr_range": pods_cidr},
+                                 {"range_name": "services", "ip_cidr_range": services_cidr}], **common, opts=child)
+
+        # extra networks, created once per fabric kind and shared by its pools
+        attach: dict[str, list[dict]] = {}
+        k8s_networks: list[tuple[str, str, Any, Any]] = []      # (GKE Network name, mode, vpc, subnet)
+        created: dict[str, list[tuple[str, str, Any, Any]]] = {}
+        for p in planned:
+            if not p.networks:
+                continue
+            if p.pool.name in nets_in:
+                attach[p.pool.name] = [{"network": n.network, "subnetwork": n.subnetwork} for n in nets_in[p.pool.name]]
+                continue
+            gvnics = roce.gvnic_networks(p.instance) if p.kind == "roce" else 0
+            if p.kind not in created or len(created[p.kind]) < p.networks + gvnics:
+                created[p.kind] = self._fabric_networks(name, p.kind, p.networks, gvnics, region,
+                                                        p.pool.zones[0], project, common)
+                k8s_networks = [n for n in k8s_networks if n[0] not in {c[0] for c in created[p.kind]}]
+                k8s_networks += created[p.kind]
+            nets = created[p.kind][:gvnics + p.networks]
+            attach[p.pool.name] = [{"network": v.name, "subnetwork": s.name} for _, _, v, s in nets]
+        multi_networking = any(p.networks for p in planned)
+
+        addons: dict[str, Any] = {}
+        if model_cache is not None:
+            addons = ({"gcp_filestore_csi_driver_config": {"enabled": True}} if model_cache.kind == "filestore"
+                      else {"lustre_csi_driver_config": {"enabled": True}})
+        cluster = container.Cluster(
+            f"{name}-gke", name=name, location=region, network=vpc.id, subnetwork=subnet.id,
+            remove_default_node_pool=True, initial_node_count=1,
+            datapath_provider="ADVANCED_DATAPATH",                  # Dataplane V2 (multi-networking needs it)
+            enable_multi_networking=multi_networking or None,
+            networking_mode="VPC_NATIVE",
+            ip_allocation_policy={"cluster_secondary_range_name": "pods", "services_secondary_range_name": "services"},
+            release_channel={"channel": release_channel}, min_master_version=kubernetes_version,
+            addons_config=addons or None, deletion_protection=deletion_protection,
+            workload_identity_config={"workload_pool": f"{project}.svc.id.goog"} if project else None,
+            **common, opts=child)
+        self.cluster = cluster
+        self.cluster_name = cluster.name
+
+        gpu_zones = sorted({z for p in planned for z in p.pool.zones})
+        container.NodePool(
+            f"{name}-system", name="system", cluster=cluster.name, location=region, node_count=system_nodes,
+            node_locations=gpu_zones[:1] or None,
+            node_config={"machine_type": system_machine_type, "image_type": "COS_CONTAINERD",
+                         "oauth_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+                         "labels": {POOL_LABEL: "system"}},
+            **common, opts=child)
+        self.node_pools: dict[str, Any] = {}
+        for p in planned:
+            args = node_pool_args(p.pool, p.instance, additional_networks=attach.get(p.pool.name, ()))
+            ignore = ["nodeCount"] if "autoscaling" in args else []
+            self.node_pools[p.pool.name] = container.NodePool(
+                f"{name}-{p.pool.name}", name=p.pool.name, cluster=cluster.name, location=region, **args, **common,
+                opts=pulumi.ResourceOptions(parent=self, ignore_changes=ignore))
+
+        self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(
+            cluster.name, cluster.endpoint, cluster.master_auth.apply(
+                lambda a: (a.cluster_ca_certificate if a else "") or "")).apply(_kubeconfig))
+        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig,
+                                     opts=pulumi.ResourceOptions(parent=self,
+                                                                 depends_on=list(self.node_pools.values())))
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=self.provider)
+
+        for gke_name, mode, v, s in sorted(k8s_networks, key=lambda n: n[0]):
+            params = k8s.apiextensions.CustomResource(
+                f"{name}-gnp-{gke_name}", api_version="networking.gke.io/v1", kind="GKENetworkParamSet",
+                metadata={"name": gke_name}, spec={"vpc": v.name, "vpcSubnet": s.name, "deviceMode": mode},
+                opts=k8s_opts)
+            k8s.apiextensions.CustomResource(
+                f"{name}-net-{gke_name}", api_version="networking.gke.io/v1", kind="Network",
+                metadata={"name": gke_name},
+                spec={"type": "Device", "parametersRef": {"group": "networking.gke.io", "kind": "GKENetworkParamSet",
+                                                          "name": gke_name}},
+                opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[params])))
+
+        gpu_values: dict[str, Any] = {}
+        gpu_pools = [p for p in planned if p.instance.gpus]
+        if gpu_pools and all(p.pool.gpu_driver == "provider" for p in gpu_pools):
+            # GKE installs the driver, configures containerd and runs the device plugin (NVIDIA AICR
+            # "gke-default" profile): the GPU Operator must not do any of the three
+            gpu_values = {"driver": {"enabled": False}, "toolkit": {"enabled": False},
+                          "devicePlugin": {"enabled": False}}
+        self.platform = PlatformHints(gpu_operator_values=gpu_values)
+
+        self.storage: dict[str, Any] | None = None
+        if model_cache is not None:
+            zone = model_cache.zone or (gpu_zones[0] if gpu_zones else f"{region}-a")
+            self.storage = self._model_cache(name, model_cache, zone, vpc, common, k8s_opts)
+
+        self.register_outputs({"cluster_name": self.cluster_name, "kubeconfig": self.kubeconfig,
+                               "pools": [p.name for p in self.pools]})
+
+    # ------------------------------------------------------------------------------ networks
+    def _fabric_networks(self, name: str, kind: str, count: int, gvnics: int, region: str, zone: str,
+                         project: str | None, common: dict) -> list[tuple[str, str, Any, Any]]:
+        """VPCs/subnets of one fabric kind; GCE names are explicit so that node pools and GKE
+        Network objects refer to them by name. Pod-visible ranges never overlap in a cluster."""
+        from pulumi_gcp import compute
+
+        child = pulumi.ResourceOptions(parent=self)
+        out: list[tuple[str, str, Any, Any]] = []
+        base = {"gpudirect-tcpx": 0, "gpudirect-tcpxo": 0, "roce": 16}[kind]
+        names = extra_network_names(kind, count, gvnics)
+        plain = [n for n in names if n[1] == "NetDevice"]
+        for idx, (gke_name, mode) in enumerate(plain):
+            cidr = f"192.168.{base + idx + 1}.0/24"
+            vpc = compute.Network(f"{name}-{gke_name}", name=f"{name}-{gke_name}", auto_create_subnetworks=False,
+                                  mtu=8244, **common, opts=child)
+            sub = compute.Subnetwork(f"{name}-{gke_name}", name=f"{name}-{gke_name}", network=vpc.id, region=region,
+                                     ip_cidr_range=cidr, **common, opts=child)
+            compute.Firewall(f"{name}-{gke_name}-internal", name=f"{name}-{gke_name}-internal", network=vpc.name,
+                             source_ranges=[cidr],
+                             allows=[{"protocol": "tcp"}, {"protocol": "udp"}, {"protocol": "icmp"}],
+                             **common, opts=child)
+            out.append((gke_name, mode, vpc, sub))
+        rdma = [n for n in names if n[1] == "RDMA"]
+        if rdma:
+            # RoCE VPCs are zonal, allow all traffic implicitly and take no VPC firewall rules
+            vpc = compute.Network(f"{name}-rdma", name=f"{name}-rdma", auto_create_subnetworks=False, mtu=8896,
+                                  network_profile=f"projects/{project}/global/networkProfiles/{zone}-vpc-roce",
+                                  **common, opts=child)
+            for i, (gke_name, mode) in enumerate(rdma):
+                sub = compute.Subnetwork(f"{name}-rdma-sub-{i}", name=f"{name}-rdma-sub-{i}", network=vpc.id,
+                                         region=region, ip_cidr_range=f"192.168.{64 + i}.0/24", **common, opts=child)
+                out.append((gke_name, mode, vpc, sub))
+        return out
+
+    # ------------------------------------------------------------------------------ model cache
+    def _model_cache(self, name: str, mc: GcpModelCache, zone: str, vpc: Any, common: dict,
+                     k8s_opts: pulumi.ResourceOptions) -> dict[str, Any]:
+        import pulumi_kubernetes as k8s
+
+        keep = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
+        kept_k8s = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(retain_on_delete=True))
+        k8s.storage.v1.StorageClass(
+            f"{name}-model-cache-sc", metadata={"name": mc.storage_class},
+            provisioner="kubernetes.io/no-provisioner", reclaim_policy="Retain", volume_binding_mode="Immediate",
+            opts=kept_k8s)
+        if mc.kind == "filestore":
+            from pulumi_gcp import filestore
+
+            fs = filestore.Instance(
+                f"{name}-model-cache", name=f"{name}-models", location=zone, tier=mc.filestore_tier,
+                file_shares={"name": "models", "capacity_gb": mc.capacity_gb},
+                networks=[{"network": vpc.name, "modes": ["MODE_IPV4"], "connect_mode": "DIRECT_PEERING"}],
+                **common, opts=keep)
+            ip = fs.networks.apply(lambda n: (n[0].ip_addresses or [""])[0] if n else "")
+            handle = pulumi.Output.all(fs.name).apply(lambda n: f"modeInstance/{zone}/{n[0] or ''}/models")
+            attrs: dict[str, Any] = {"ip": ip, "volume": "models"}
+            driver, size = "filestore.csi.storage.gke.io", f"{mc.capacity_gb}G"
+            resource = fs
+        else:
+            from pulumi_gcp import lustre
+
+            fs = lustre.Instance(
+                f"{name}-model-cache", instance_id=f"{name}-models", location=zone, filesystem="models",
+                capacity_gib=mc.lustre_capacity_gib, per_unit_storage_throughput=mc.lustre_throughput,
+                network=vpc.id, gke_support_enabled=True, **common, opts=keep)
+            handle = pulumi.Output.all(fs.instance_id).apply(lambda n: f"{common['project']}/{zone}/{n[0] or ''}")
+            attrs = {"ip": fs.mount_point.apply(lambda m: (m or "").split("@")[0]), "filesystem": "models"}
+            driver, size = "lustre.csi.storage.gke.io", f"{mc.lustre_capacity_gib}Gi"
+            resource = fs
+        # a static PV on the retained file system; the model-cache PVC binds to it by class
+        k8s.core.v1.PersistentVolume(
+            f"{name}-model-cache-pv", metadata={"name": f"{mc.storage_class}-{name}"},
+            spec={"capacity": {"storage": size}, "access_modes": ["ReadWriteMany"],
+                  "persistent_volume_reclaim_policy": "Retain", "storage_class_name": mc.storage_class,
+                  "csi": {"driver": driver, "volume_handle": handle, "volume_attributes": attrs}},
+            opts=kept_k8s)
+        return {"kind": mc.kind, "storage_class": mc.storage_class, "access_mode": "ReadWriteMany",
+                "size": size, "filesystem": resource}

@@ -1,0 +1,128 @@
+"""Cost guard and capacity guard: the capacity plan the program exports (stack outputs
+`capacity_plan`, `nodes`, `cost_per_hour_usd`, `cost_per_month_usd`) against budgets and the pools."""
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
+
+from pydantic import Field
+
+from ..model import Context, Finding, NotApplicable, Rule, RuleConfig, StackView
+from ..pools import gpu_pools, pools
+
+HOURS_PER_MONTH = 730
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v)
+
+
+def planned_nodes(outputs: Mapping[str, Any] | None) -> dict[str, int] | None:
+    """pool → nodes the capacity plan needs (from `nodes`, else from `capacity_plan`)."""
+    if not outputs:
+        return None
+    nodes = outputs.get("nodes")
+    if isinstance(nodes, Mapping) and nodes:
+        return {str(k): int(v) for k, v in nodes.items() if _num(v) is not None}
+    plan = outputs.get("capacity_plan")
+    if isinstance(plan, Mapping):
+        rows = plan.get("pools")
+        if isinstance(rows, Mapping):
+            rows = [{"name": k, **v} if isinstance(v, Mapping) else {"name": k, "nodes": v} for k, v in rows.items()]
+        out = {}
+        for row in rows if isinstance(rows, list) else []:
+            if isinstance(row, Mapping) and isinstance(row.get("name", row.get("pool")), str):
+                n = _num(row.get("nodes", row.get("planned_nodes")))
+                if n is not None:
+                    out[row.get("name", row.get("pool"))] = int(n)
+        return out or None
+    return None
+
+
+class BudgetConfig(RuleConfig):
+    max_usd_per_hour: float | None = Field(None, gt=0, description="budget for the whole stack, USD per hour")
+    max_usd_per_month: float | None = Field(None, gt=0, description="budget for the whole stack, USD per month (730 h)")
+    max_gpus: int | None = Field(None, gt=0, description="most GPUs the stack may hold")
+
+
+def _estimate(stack: StackView, ctx: Context) -> tuple[float | None, int]:
+    """$/h and GPUs from the pools' desired sizes and catalog prices (when no plan output is visible)."""
+    total, gpus = 0.0, 0
+    for p, inst in gpu_pools(stack, ctx.catalog):
+        n = p.desired if p.desired is not None else p.min or 0
+        gpus += n * inst.gpus
+        price = inst.price(p.purchase if p.purchase in ("on-demand", "spot", "capacity-block", "reservation")
+                           else "on-demand")
+        if price is None:
+            price = inst.price("on-demand")
+        if price is None:
+            return None, gpus
+        total += n * price
+    return total, gpus
+
+
+def check_budget(stack: StackView, ctx: Context) -> Iterator[Finding]:
+    cfg: BudgetConfig = ctx.config
+    if cfg.max_usd_per_hour is None and cfg.max_usd_per_month is None and cfg.max_gpus is None:
+        raise NotApplicable("no budget configured (maxUsdPerHour / maxUsdPerMonth / maxGpus)")
+    out = stack.outputs or {}
+    hour = _num(out.get("cost_per_hour_usd"))
+    month = _num(out.get("cost_per_month_usd"))
+    source = "the capacity plan"
+    est_hour, est_gpus = _estimate(stack, ctx)
+    if hour is None:
+        hour, source = est_hour, "the pools' sizes at catalog prices"
+    if month is None and hour is not None:
+        month = hour * HOURS_PER_MONTH
+    if cfg.max_usd_per_hour is not None:
+        if hour is None:
+            raise NotApplicable("the stack's $/hour is unknown (no plan output, a price missing in the catalog)")
+        if hour > cfg.max_usd_per_hour:
+            yield Finding(f"the stack costs ${hour:,.2f}/hour by {source}, over the budget of "
+                          f"${cfg.max_usd_per_hour:,.2f}/hour",
+                          "use fewer or smaller nodes, spot / reserved capacity, or raise maxUsdPerHour")
+    if cfg.max_usd_per_month is not None and month is not None and month > cfg.max_usd_per_month:
+        yield Finding(f"the stack costs ${month:,.0f}/month by {source}, over the budget of "
+                      f"${cfg.max_usd_per_month:,.0f}/month", "shrink the pools or raise maxUsdPerMonth")
+    if cfg.max_gpus is not None:
+        plan = out.get("capacity_plan")
+        gpus = None
+        if isinstance(plan, Mapping):
+            gpus = _num(plan.get("total_gpus", plan.get("gpus")))
+        gpus = int(gpus) if gpus is not None else est_gpus
+        if gpus > cfg.max_gpus:
+            yield Finding(f"the stack holds {gpus} GPUs, over the limit of {cfg.max_gpus}",
+                          "shrink the pools or raise maxGpus")
+
+
+BUDGET = Rule(
+    "cost-budget",
+    "The stack's $/hour (and $/month, GPUs) stays within the configured budget.",
+    "mandatory", "stack", check_budget, config=BudgetConfig)
+
+
+def check_capacity(stack: StackView, ctx: Context) -> Iterator[Finding]:
+    plan = planned_nodes(stack.outputs)
+    if plan is None:
+        raise NotApplicable("no capacity plan among the stack outputs (capacity_plan / nodes)")
+    by_name = {p.name: p for p in pools(stack)}
+    for name, need in sorted(plan.items()):
+        p = by_name.get(name)
+        if p is None:
+            yield Finding(f"the capacity plan places {need} node(s) on pool {name}, which the stack does not create",
+                          "add the pool or re-plan on the stack's pools")
+            continue
+        top = p.max if p.max is not None else p.desired
+        if top is not None and top < need:
+            yield Finding(f"pool {name} can grow to {top} node(s) but the capacity plan needs {need}: the graph "
+                          f"never fully schedules", f"raise the pool's max_nodes to at least {need}", p.urn)
+
+
+CAPACITY = Rule(
+    "capacity-covers-plan",
+    "Every pool's maximum size covers the nodes the capacity plan puts on it.",
+    "mandatory", "stack", check_capacity, refs=("dynamo_iac.plan CapacityPlan",))
+
+
+RULES = [BUDGET, CAPACITY]
