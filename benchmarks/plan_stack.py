@@ -28,12 +28,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as out:
         plan_s = best_of([sys.executable, "-m", "dynamo_iac.cli", "plan", "-s", "aws-p5-disagg", "--out", out])
     import_s = best_of([sys.executable, "-c", "import pulumi_aws"])
+    # what any program that registers these resources must load (the SDKs resolve classes lazily,
+    # so the bare import above loads almost nothing)
+    classes_s = best_of([sys.executable, "-c", "import pulumi_aws as a, pulumi_kubernetes as k; "
+                         "a.ec2.Vpc, a.ec2.LaunchTemplate, a.eks.NodeGroup, a.iam.Role, a.efs.FileSystem; "
+                         "k.helm.v3.Release, k.core.v1.Secret, k.apiextensions.CustomResource"])
     ratio = plan_s / import_s
     print(f"dynamo-iac plan -s aws-p5-disagg: {plan_s:.2f} s")
     print(f"python -c 'import pulumi_aws':     {import_s:.2f} s")
-    print(f"ratio: {ratio:.2f} (target <= 2.0)")
+    print(f"import of the SDK classes the stack registers: {classes_s:.2f} s")
+    print(f"ratio: {ratio:.2f} (target <= 2.0); plan / SDK-classes import: {plan_s / classes_s:.2f}")
     print(json.dumps({"plan_seconds": round(plan_s, 3), "import_pulumi_aws_seconds": round(import_s, 3),
-                      "ratio": round(ratio, 2), "target_ratio": 2.0, "meets_target": ratio <= 2.0}))
+                      "import_sdk_classes_seconds": round(classes_s, 3), "ratio": round(ratio, 2),
+                      "ratio_to_sdk_classes": round(plan_s / classes_s, 2), "target_ratio": 2.0,
+                      "meets_target": ratio <= 2.0}))
 
 
 if __name__ == "__main__":
