@@ -216,5 +216,5 @@ def test_sweep_submits_valid_points_and_summarises(run_env):
     assert set(rows) == {"p000-workers1_gpus2", "p001-workers1_gpus5"}
     ok, bad = rows["p000-workers1_gpus2"], rows["p001-workers1_gpus5"]
     assert ok["state"] == "COMPLETED" and float(ok["ready_s"]) > 0 and not ok["error"]
-    assert "not a multiple of 4" in bad["error"] and not bad["job_id"]
+    assert "do not split into 2 whole nodes of 4 GPUs" in bad["error"] and not bad["job_id"]
     assert not jobs.in_queue(int(ok["job_id"]))

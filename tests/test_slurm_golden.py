@@ -73,9 +73,9 @@ def test_p5_script_content():
         assert line + "\n" in s
     # one srun step per replica, pinned to its node and GPU count, in GPU order
     names = re.findall(r"^(?:\S+=\S+ )?srun --job-name=(\S+)", s, flags=re.M)
-    assert names == ["image-import", "broker", "Frontend-0", "PrefillWorker-0", "PrefillWorker-1", "DecodeWorker-0"]
-    assert '"${DYN_NODE[n0]}=0,1,2,3"' in s and '"${DYN_NODE[n0]}=4,5,6,7"' in s
-    assert '"${DYN_NODE[n1]}=0,1,2,3,4,5,6,7"' in s
+    assert names == ["image-import", "broker", "Frontend-0", "DecodeWorker-0", "PrefillWorker-0", "PrefillWorker-1"]
+    assert '"${DYN_NODE[n1]}=0,1,2,3"' in s and '"${DYN_NODE[n1]}=4,5,6,7"' in s
+    assert '"${DYN_NODE[n0]}=0,1,2,3,4,5,6,7"' in s
     assert s.count("--gpus-per-node=h100:4 --exact --cpus-per-task=48 --mem=819200M") == 2
     assert "--gpus-per-node=h100:8 --exact --cpus-per-task=96 --mem=1638400M" in s
     # PrefillWorker-1 shares n0 with PrefillWorker-0: it starts only after -0 holds GPUs 0-3

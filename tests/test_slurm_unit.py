@@ -20,7 +20,7 @@ from dynamo_iac.graph import DynamoGraph, Model, Worker
 from dynamo_iac.targets.slurm import RunOptions, SlurmCluster, load_cluster, place, render
 from dynamo_iac.targets.slurm import sweep as sw
 from dynamo_iac.targets.slurm.cli import app
-from dynamo_iac.targets.slurm.placement import first_fit
+from dynamo_iac.targets.slurm.placement import planned
 from dynamo_iac.targets.slurm.runtime import STEP_SH
 
 from conftest import ROOT
@@ -75,22 +75,24 @@ def test_cluster_files_load(tmp_path):
 
 
 # ------------------------------------------------------------------------------- placement
-def test_first_fit_packs_lowest_indices_and_whole_nodes():
+def test_planner_map_packs_lowest_indices_and_whole_nodes():
     g = graph(Worker(role="prefill", gpus=4, replicas=3), Worker(role="decode", gpus=16))
-    amap = first_fit(g, cluster(nodes=4))
-    assert amap["n0"] == {i: f"PrefillWorker[{i // 4}]" for i in range(8)}
-    assert amap["n1"] == {i: "PrefillWorker[2]" for i in range(4)}
-    assert amap["n2"] == amap["n3"] == {i: "DecodeWorker[0]" for i in range(8)}
+    amap = planned(g, cluster(nodes=4))
+    assert amap["n0"] == amap["n1"] == {i: "DecodeWorker[0]" for i in range(8)}
+    assert amap["n2"] == {i: f"PrefillWorker[{i // 4}]" for i in range(8)}
+    assert amap["n3"] == {i: "PrefillWorker[2]" for i in range(4)}
     p = place(g, cluster(nodes=4))
-    assert [r.step for r in p.replicas] == ["PrefillWorker-0", "PrefillWorker-1", "PrefillWorker-2", "DecodeWorker-0"]
-    assert p.replicas[-1].nodes == ("n2", "n3") and p.replicas[-1].gpus_per_node == 8
+    assert p.source == "planner"
+    assert [r.step for r in p.replicas] == ["DecodeWorker-0", "PrefillWorker-0", "PrefillWorker-1", "PrefillWorker-2"]
+    assert p.replicas[0].nodes == ("n0", "n1") and p.replicas[0].gpus_per_node == 8
 
 
 def test_plan_errors_name_the_worker_and_the_fix():
     with pytest.raises(PlanError) as e:
         place(graph(Worker(gpus=8, replicas=3)), cluster())
-    assert paths(e.value) == ["workers[0]"] and "Worker[2]" in str(e.value) and "needs 24 GPUs" in str(e.value)
-    with pytest.raises(PlanError, match="12 GPUs per node; nodes have 8"):
+    assert paths(e.value) == ["cluster.nodes"] and "needs 3 nodes of 8 GPUs (24 GPUs)" in str(e.value)
+    assert "raise nodes" in e.value.problems[0].fix
+    with pytest.raises(PlanError, match="do not split into 2 whole nodes of 8 GPUs"):
         place(graph(Worker(gpus=24, nodes=2)), cluster(nodes=4))
 
 
@@ -247,8 +249,8 @@ def test_sweep_points_paths_and_summary(tmp_path):
     assert len(points) == 4 and points[0] == {"workers[P].replicas": 1, "workers[1].gpus": 2, "cluster.gpus_per_node": 8}
     pts = sw.build(g, cluster(nodes=1), points, RunOptions(), tmp_path)
     assert [p.error is None for p in pts] == [True, False, True, False]     # 16 GPUs do not fit one node
-    assert "D[0] spans 2 nodes" in (pts[1].error or "") and "needs 18 GPUs" in (pts[1].error or "")
-    assert pts[2].job.placement.replicas[1].step == "P-1"
+    assert "needs 3 nodes of 8 GPUs" in (pts[1].error or "") and "needs 18 GPUs" in (pts[1].error or "")
+    assert sorted(r.step for r in pts[2].job.placement.replicas) == ["D-0", "P-0", "P-1"]
     rows = list(csv.DictReader(sw.write_summary(pts, tmp_path / "summary.csv").open()))
     assert [r["point"] for r in rows] == [p.name for p in pts] and rows[1]["error"]
     with pytest.raises(ConfigError, match="no item named 'X'"):

@@ -102,7 +102,7 @@ AIPERF = typer.Option(None, "--aiperf", help="aiperf command on the nodes (defau
 KEEP = typer.Option(None, "--keep-serving/--exit-after-ready", help="default: serve unless --bench")
 CLUSTER = typer.Option(..., "--cluster", "-c", help="SlurmCluster YAML file")
 ALLOCATION = typer.Option(None, "--allocation", help="allocation map YAML/JSON {node: {GPU: Component[replica]}} "
-                                                     "(default: first-fit packing)")
+                                                     "(default: the capacity planner's map)")
 
 
 def _allocation(path: Optional[Path]):

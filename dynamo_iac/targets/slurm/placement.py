@@ -1,8 +1,7 @@
 """The allocation map (node → GPU index → "Component[replica]") and what Slurm can honour of it.
 
-The map is given (e.g. the capacity planner's map for this cluster, as data) or comes from the
-first-fit packing below: replicas in graph order, lowest free GPU indices, multi-node replicas on
-whole nodes. Either way it is checked
+The map comes from the capacity planner (dynamo_iac.plan: optimal packing, multi-node replicas on
+whole nodes), or is given as data (--allocation FILE). Either way it is checked
 against the graph (every replica gets exactly its GPUs) and against what Slurm can enforce:
 a step asks for a GPU *count* per node and slurmd hands out the lowest free indices, so replicas
 are launched in (node, first GPU) order and the map must be dense in that order. The script
@@ -73,51 +72,27 @@ class Placement:
         return out
 
 
-def first_fit(graph: DynamoGraph, cluster: SlurmCluster) -> AllocationMap:
-    """Pack replicas in graph order onto the lowest free GPUs; multi-node replicas take whole nodes."""
+def planned(graph: DynamoGraph, cluster: SlurmCluster) -> AllocationMap:
+    """The capacity planner's allocation map for this cluster's nodes (one placement algorithm for
+    every target): node i of the plan is the cluster's i-th node."""
+    from ...hardware.model import InstanceType, Source
+    from ...hardware.pool import GpuPool
+    from ...plan.capacity import _place_on
+
     gpn = cluster.gpus_per_node
     nodes = cluster.node_names
-    free: dict[str, list[int]] = {n: list(range(gpn)) for n in nodes}
+    inst = InstanceType(cloud="any", name=f"slurm:{cluster.name}", gpu_model="gpu", gpus=gpn, gpu_memory_gb=None,
+                        vcpus=None, memory_gib=None, source=Source(url="slurm cluster file", date="-"))
+    pool = GpuPool(name="slurm", instance_type=inst.name, nodes=0, max_nodes=len(nodes))
+    pp, _ = _place_on(graph, pool, inst)
+    if len(pp.nodes) > len(nodes):
+        need = graph.total_gpus()
+        raise PlanError(Problem("cluster.nodes", f"{graph.name} needs {len(pp.nodes)} nodes of {gpn} GPUs "
+                                f"({need} GPUs); {cluster.name} has {len(nodes)}", _fit_fix(graph, cluster)))
     amap: AllocationMap = {n: {} for n in nodes}
-    for wi, (w, name) in enumerate(zip(graph.workers, graph.worker_names())):
-        need = w.gpu_count
-        span = w.nodes_for(gpn)
-        for r in range(w.replicas):
-            label = f"{name}[{r}]"
-            if span == 1:
-                node = next((n for n in nodes if len(free[n]) >= need), None)
-                if node is None:
-                    raise PlanError(Problem(f"workers[{wi}]", f"{label} needs {need} GPUs on one node; "
-                                            f"no node of {cluster.name} has that many free "
-                                            f"({_free_text(free)})", _fit_fix(graph, cluster)))
-                for g in free[node][:need]:
-                    amap[node][g] = label
-                free[node] = free[node][need:]
-            else:
-                if need % span:
-                    if w.nodes is None:
-                        raise PlanError(Problem(f"workers[{wi}].gpus", f"{label} needs {need} GPUs: more than a node's "
-                                                f"{gpn} and not a multiple of {gpn}, so it can span whole nodes",
-                                                f"use at most {gpn} or a multiple of {gpn} GPUs per replica"))
-                    raise PlanError(Problem(f"workers[{wi}].nodes", f"{need} GPUs do not split evenly over {span} nodes",
-                                            "choose nodes that divide the GPU count"))
-                per = need // span
-                if per > gpn:
-                    raise PlanError(Problem(f"workers[{wi}].nodes", f"{label} needs {per} GPUs per node; nodes have {gpn}",
-                                            f"set nodes to at least {-(-need // gpn)}"))
-                whole = [n for n in nodes if len(free[n]) == gpn][:span]
-                if len(whole) < span:
-                    raise PlanError(Problem(f"workers[{wi}]", f"{label} spans {span} nodes; only {len(whole)} "
-                                            f"node(s) of {cluster.name} are still empty", _fit_fix(graph, cluster)))
-                for n in whole:
-                    for g in free[n][:per]:
-                        amap[n][g] = label
-                    free[n] = free[n][per:]
+    for node, name in zip(pp.nodes, nodes):
+        amap[name] = {g: label.split(" rank ")[0] for g, label in sorted(node.slots.items())}
     return amap
-
-
-def _free_text(free: dict[str, list[int]]) -> str:
-    return ", ".join(f"{n}: {len(g)} free" for n, g in free.items())
 
 
 def _fit_fix(graph: DynamoGraph, cluster: SlurmCluster) -> str:
@@ -150,8 +125,8 @@ def place(graph: DynamoGraph, cluster: SlurmCluster, allocation: AllocationMap |
     graph.check()
     source = "given"
     if allocation is None:
-        allocation = first_fit(graph, cluster)
-        source = "first-fit"
+        allocation = planned(graph, cluster)
+        source = "planner"
     problems: list[Problem] = []
     nodes = cluster.node_names
     for n, gpus in allocation.items():
