@@ -92,6 +92,7 @@ def _project_copy(tmp_path: Path, stack_text: str) -> Path:
 
 
 BAD_BASE = """config:
+  aws:region: us-east-1
   dynamo-iac:cloud: aws
   dynamo-iac:region: us-east-1
   dynamo-iac:graph: stacks/graphs/qwen3-32b-disagg.yaml

@@ -11,7 +11,10 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("policy")
     def policy_cmd(
-        stack: Optional[str] = typer.Option(None, "-s", "--stack", help="stack name (stacks/Pulumi.<stack>.yaml)"),
+        stack: Optional[str] = typer.Option(None, "-s", "--stack",
+                                            help="stack name (stacks/Pulumi.<stack>.yaml) or the path of a stack file"),
+        root: Optional[Path] = typer.Option(None, "--root", file_okay=False,
+                                            help="project dir (Pulumi.yaml, stacks/; graph paths are relative to it)"),
         config: Optional[Path] = typer.Option(
             None, "--config", dir_okay=False,
             help="policy settings (JSON or YAML, Pulumi --policy-pack-config format); overrides the stack's "
@@ -46,10 +49,10 @@ def register(app: typer.Typer) -> None:
 
         err = Console(stderr=True, highlight=False)
         if as_json or not err.is_terminal:
-            report = evaluate_stack(stack, config_file=config)
+            report = evaluate_stack(stack, config_file=config, root=root)
         else:
             with err.status(f"running stack {stack} offline and checking {len(RULES)} rules…"):
-                report = evaluate_stack(stack, config_file=config)
+                report = evaluate_stack(stack, config_file=config, root=root)
         if as_json:
             sys.stdout.write(report.to_json())
         else:

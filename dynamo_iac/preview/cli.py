@@ -13,23 +13,19 @@ from typing import Any, Optional
 import typer
 
 
-def _validate_manifests(objs: list[tuple[str, dict]]) -> tuple[list[str], list[str]]:
-    """(problems, files of other operators' custom resources, which have no schema here)."""
-    from ..targets.k8s.validate import is_foreign_custom_resource, validate_manifest
-
-    problems, unchecked = [], []
-    for fname, obj in objs:
-        if is_foreign_custom_resource(obj):
-            unchecked.append(fname)
-            continue
-        problems += [f"{fname}: {p}" for p in validate_manifest(obj)]
-    return problems, unchecked
+def _clear(out: Path) -> None:
+    """Outputs of an earlier run must not outlive a failed one."""
+    (out / "plan.json").unlink(missing_ok=True)
+    for old in (out / "manifests").glob("*.yaml"):
+        old.unlink()
 
 
-def plan_stack(stack: str, out: Path | None, *, status: Any = None) -> dict[str, Any]:
+def plan_stack(stack: str, out: Path | None, *, status: Any = None, root: Path | None = None,
+               crd_dir: Path | None = None) -> dict[str, Any]:
     """Run everything; returns the parts the printer needs (also used by tests)."""
     from ..policies.runner import evaluate_record
     from ..stacks.config import read_stack_file
+    from .checks import check_manifests, resolve_crd
     from .report import manifests, write_outputs
     from .stack import run_stack
 
@@ -37,14 +33,17 @@ def plan_stack(stack: str, out: Path | None, *, status: Any = None) -> dict[str,
         if status is not None:
             status.update(text)
 
+    if out is not None:
+        _clear(out)
+    crd = resolve_crd(crd_dir)
     step(f"running stack {stack} offline …")
-    run = run_stack(stack)
+    run = run_stack(stack, root)
     step("checking policies …")
-    _, raw, _ = read_stack_file(stack)
+    _, raw, _ = read_stack_file(stack, root)
     policy = evaluate_record(run.record, raw_config=raw)
     step("validating manifests …")
     objs = manifests(run.record)
-    problems, unchecked = _validate_manifests(objs)
+    checks = check_manifests(objs, crd)
     capacity = run.capacity
     cap = capacity.to_dict() if capacity is not None else None
     cost = ({"usd_per_hour": capacity.cost_per_hour(), "usd_per_month": capacity.cost_per_month()}
@@ -52,18 +51,25 @@ def plan_stack(stack: str, out: Path | None, *, status: Any = None) -> dict[str,
     files: list[str] = []
     if out is not None:
         files = write_outputs(out, run.record, capacity=cap, cost=cost,
-                              policy=[v.to_dict() for v in policy.violations], problems=problems)
-    return {"run": run, "policy": policy, "manifests": objs, "problems": problems, "files": files,
-            "capacity": capacity, "cost": cost, "unchecked": unchecked}
+                              policy=[v.to_dict() for v in policy.violations], checks=checks.to_dict())
+    return {"run": run, "policy": policy, "manifests": objs, "problems": checks.problems, "files": files,
+            "capacity": capacity, "cost": cost, "checks": checks}
 
 
 def register(app: typer.Typer) -> None:
     @app.command("plan")
     def plan_cmd(
-        stack: str = typer.Option("aws-p5-disagg", "-s", "--stack", help="stack name (stacks/Pulumi.<stack>.yaml)"),
+        stack: str = typer.Option("aws-p5-disagg", "-s", "--stack",
+                                  help="stack name (stacks/Pulumi.<stack>.yaml) or the path of a stack file"),
         out: Optional[Path] = typer.Option(None, "--out", help="write DIR/plan.json and DIR/manifests/*.yaml "
                                            "(default: out/<stack>)"),
         as_json: bool = typer.Option(False, "--json", help="print plan.json on stdout instead of the report"),
+        crd_dir: Optional[Path] = typer.Option(
+            None, "--crd-dir", help="Dynamo CRD YAMLs to check the DGD against (a dir, or one CRD exported with "
+            "kubectl); default $DYNAMO_IAC_CRD_DIR or ../shared/reference/dynamo-crds; without one the CRD "
+            "schema check is skipped (and reported so)"),
+        root: Optional[Path] = typer.Option(None, "--root", file_okay=False,
+                                            help="project dir (Pulumi.yaml, stacks/; graph paths are relative to it)"),
     ) -> None:
         """Preview a stack offline — no cloud account, no Pulumi CLI: resource tree, capacity plan,
         allocation map, cost, policy report, and every Kubernetes manifest."""
@@ -71,20 +77,23 @@ def register(app: typer.Typer) -> None:
 
         from .report import tree_lines
 
-        out_dir = out or Path("out") / stack
+        from ..stacks.config import read_stack_file, stack_name
+
+        name = stack_name(stack, read_stack_file(stack, root)[2])
+        out_dir = out or Path("out") / name
         err = Console(stderr=True, highlight=False)
         con = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
         if err.is_terminal and not as_json:
             with err.status(f"planning {stack} …") as status:
-                parts = plan_stack(stack, out_dir, status=status)
+                parts = plan_stack(stack, out_dir, status=status, root=root, crd_dir=crd_dir)
         else:
-            parts = plan_stack(stack, out_dir)
+            parts = plan_stack(stack, out_dir, root=root, crd_dir=crd_dir)
         run, policy = parts["run"], parts["policy"]
         if as_json:
             sys.stdout.write((out_dir / "plan.json").read_text())
         else:
             cfg = run.config
-            con.rule(f"[bold]dynamo-iac plan[/bold] · stack {stack}")
+            con.rule(f"[bold]dynamo-iac plan[/bold] · stack {run.stack}")
             con.print(f"cloud [bold]{cfg.cloud}[/bold]{' · ' + cfg.region if cfg.region else ''} · graph "
                       f"[bold]{run.graph.name}[/bold] ({run.graph.backend}, "
                       f"{'disaggregated' if run.graph.is_disaggregated else 'aggregated'}) · "
@@ -102,11 +111,14 @@ def register(app: typer.Typer) -> None:
 
             render_policy(policy, con)
             con.rule("manifests")
+            checks = parts["checks"]
             for f in parts["files"]:
-                note = "  (custom resource of another operator: not schema-checked)" \
-                    if f.removeprefix("manifests/") in parts["unchecked"] else ""
-                con.print(f"  {out_dir / f}{note}", markup=False)
+                note = checks.not_validated.get(f.removeprefix("manifests/"))
+                con.print(f"  {out_dir / f}" + (f"  ({note})" if note else ""), markup=False)
             con.print(f"  {out_dir / 'plan.json'}", markup=False)
+            if checks.crd is None:
+                con.print(f"[yellow]note:[/yellow] Dynamo CRD schema check skipped (no CRD available): "
+                          f"{checks.crd_status['enable']}", soft_wrap=True)
             for p in parts["problems"]:
                 con.print(f"[red]invalid manifest:[/red] {p}", markup=True)
         failed = bool(parts["problems"]) or policy.failed

@@ -76,7 +76,7 @@ def manifests(record: StackRecord) -> list[tuple[str, dict[str, Any]]]:
 
 
 def plan_json(record: StackRecord, *, capacity: dict | None, cost: dict | None,
-              policy: list[dict] | None, manifest_files: list[str], problems: list[str]) -> str:
+              policy: list[dict] | None, manifest_files: list[str], checks: dict[str, Any]) -> str:
     doc = {
         "stack": record.stack,
         "project": record.project,
@@ -91,10 +91,18 @@ def plan_json(record: StackRecord, *, capacity: dict | None, cost: dict | None,
         "cost": cost,
         "policy": policy or [],
         "manifests": manifest_files,
-        "manifest_problems": problems,
+        "manifest_problems": checks.get("problems", []),
+        "manifest_checks": {k: v for k, v in checks.items() if k != "problems"},
         "legend": {"unknown": UNKNOWN, "secret": SECRET},
     }
     return json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"
+
+
+def _write(path: Path, text: str) -> None:
+    """Atomically: a reader (or a later failed run) never sees a half-written file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def write_outputs(out_dir: Path, record: StackRecord, **plan_parts: Any) -> list[str]:
@@ -106,7 +114,7 @@ def write_outputs(out_dir: Path, record: StackRecord, **plan_parts: Any) -> list
         old.unlink()
     files = []
     for fname, obj in manifests(record):
-        (mdir / fname).write_text(dump_yaml(obj))
+        _write(mdir / fname, dump_yaml(obj))
         files.append(f"manifests/{fname}")
-    (out_dir / "plan.json").write_text(plan_json(record, manifest_files=files, **plan_parts))
+    _write(out_dir / "plan.json", plan_json(record, manifest_files=files, **plan_parts))
     return files

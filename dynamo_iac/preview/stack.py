@@ -3,22 +3,24 @@
 Config is checked before the program starts, and the program checks the graph, the catalog and
 the capacity before it registers anything; so an invalid stack fails with one clear error and
 records nothing.
+
+The program gets exactly the stack's config, as the engine would pass it. The one thing that
+cannot be reproduced offline is decryption: a `secure:` value becomes a placeholder marked
+secret, so the program takes the same branch as under `pulumi up` (e.g. an HF token Secret is
+created exactly when the stack has a token) and the placeholder is masked like the real value.
 """
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..stacks.config import PROJECT, StackConfig, parse, read_stack_file, repo_root
+from ..stacks.config import StackConfig, parse, read_stack_file, repo_root, stack_name
 from .record import SECRET, StackRecord
 
-# The HF token of an offline run: the real one is never needed to preview, and a `secure:` value
-# cannot be decrypted without the Pulumi CLI. Tests pass a sentinel to prove it never leaks.
-HF_TOKEN_ENV = "DYNAMO_IAC_HF_TOKEN"
-OFFLINE_TOKEN = "offline-preview-token"
+# stands in for a `secure:` value the offline engine cannot decrypt (never a real credential)
+ENCRYPTED_PLACEHOLDER = "offline-preview-encrypted-value"
 
 
 @dataclass
@@ -37,36 +39,47 @@ class StackRun:
         return self.built.get("graph")
 
 
-def _engine_config(raw: dict[str, Any], token: str) -> tuple[dict[str, str], list[str]]:
-    """Flat Pulumi config (structured values JSON-encoded, as the engine passes them)."""
+def _is_secure(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def engine_config(raw: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """Flat Pulumi config as the engine passes it (structured values JSON-encoded); `secure:`
+    values → a placeholder, listed as secret keys."""
     cfg: dict[str, str] = {}
+    secret_keys: list[str] = []
     for key, value in raw.items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            continue                       # encrypted: replaced below / not readable offline
-        cfg[str(key)] = value if isinstance(value, str) else json.dumps(value)
-    cfg[f"{PROJECT}:hfToken"] = token
-    return cfg, [f"{PROJECT}:hfToken"]
+        if _is_secure(value):
+            cfg[str(key)] = ENCRYPTED_PLACEHOLDER
+            secret_keys.append(str(key))
+        else:
+            cfg[str(key)] = value if isinstance(value, str) else json.dumps(value)
+    return cfg, sorted(secret_keys)
 
 
-def _masked_config(raw: dict[str, Any]) -> dict[str, Any]:
-    return {str(k): (SECRET if (isinstance(v, dict) and set(v) == {"secure"}) or str(k).endswith(":hfToken") else v)
-            for k, v in sorted(raw.items())}
+def masked_config(raw: dict[str, Any]) -> dict[str, Any]:
+    return {str(k): (SECRET if _is_secure(v) or str(k).endswith(":hfToken") else v) for k, v in sorted(raw.items())}
 
 
-def run_stack(stack: str, root: Path | None = None, *, hf_token: str | None = None) -> StackRun:
-    from ..stacks.program import build
+def run_stack(stack: str, root: Path | None = None) -> StackRun:
+    """`stack`: a name (stacks/Pulumi.<stack>.yaml under root) or the path of a stack file.
+    An HF token comes from the stack config (`dynamo-iac:hfToken`) or $DYNAMO_IAC_HF_TOKEN, read
+    by the program itself — the same as under `pulumi up`."""
+    from ..stacks.program import run
     from .engine import run_program
 
-    root = root or repo_root()
     ours, raw, path = read_stack_file(stack, root)
+    root = root or repo_root(path)
+    name = stack_name(stack, path)
     cfg = parse(ours, path.name)
-    token = hf_token or os.environ.get(HF_TOKEN_ENV) or OFFLINE_TOKEN
-    engine_cfg, secret_keys = _engine_config(raw, token)
+    engine_cfg, secret_keys = engine_config(raw)
     built: dict[str, Any] = {}
 
     def program() -> None:
-        built.update(build(cfg, stack, root))
+        built.update(run(cfg, name, root))
 
-    record = run_program(program, project=PROJECT, stack=stack, config=engine_cfg, secret_keys=secret_keys)
-    record.config = _masked_config(raw)
-    return StackRun(stack=stack, config=cfg, record=record, built=built)
+    from ..stacks.config import PROJECT
+
+    record = run_program(program, project=PROJECT, stack=name, config=engine_cfg, secret_keys=secret_keys)
+    record.config = masked_config(raw)
+    return StackRun(stack=name, config=cfg, record=record, built=built)

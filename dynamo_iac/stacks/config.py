@@ -158,13 +158,29 @@ def stacks_dir(root: Path | None = None) -> Path:
     return (root or repo_root()) / "stacks"
 
 
-def repo_root() -> Path:
-    """The project root: where Pulumi.yaml is (cwd first, then the package's checkout)."""
-    for base in (Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parents[2]):
+def repo_root(near: Path | None = None) -> Path:
+    """The project root: where Pulumi.yaml is (from `near` — a stack file — upwards, then the
+    cwd upwards, then the package's checkout); graph paths in stack files are relative to it."""
+    starts = [near.resolve().parent, *near.resolve().parent.parents] if near is not None else []
+    for base in (*starts, Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parents[2]):
         if (base / "Pulumi.yaml").is_file() and (base / "stacks").is_dir():
             return base
-    raise ConfigError("cannot find the project (Pulumi.yaml with a stacks/ folder)", "",
-                      "run from the dynamo-iac checkout or pass --root")
+    if near is not None:
+        return near.resolve().parent
+    raise ConfigError("cannot find the project (Pulumi.yaml with a stacks/ folder)", "--root",
+                      "run from the dynamo-iac checkout or pass --root DIR")
+
+
+def _is_path(stack: str) -> bool:
+    return stack.endswith((".yaml", ".yml")) or "/" in stack
+
+
+def stack_name(stack: str, path: Path) -> str:
+    """The stack's name: as given, or from a stack file's name (Pulumi.<stack>.yaml)."""
+    if not _is_path(stack):
+        return stack
+    stem = path.name.rsplit(".", 1)[0]
+    return stem[len("Pulumi."):] if stem.startswith("Pulumi.") and len(stem) > len("Pulumi.") else stem
 
 
 def available_stacks(root: Path | None = None) -> list[str]:
@@ -172,8 +188,15 @@ def available_stacks(root: Path | None = None) -> list[str]:
 
 
 def read_stack_file(stack: str, root: Path | None = None) -> tuple[dict[str, Any], dict[str, Any], Path]:
-    """(our values, all raw config incl. foreign keys, file path) of a stack file."""
-    path = stacks_dir(root) / f"Pulumi.{stack}.yaml"
+    """(our values, all raw config incl. foreign keys, file path) of a stack: a name
+    (stacks/Pulumi.<stack>.yaml under root) or the path of a stack file anywhere."""
+    if _is_path(stack):
+        path = Path(stack).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"stack file {stack} does not exist", "-s/--stack",
+                              "pass a stack name (stacks/Pulumi.<stack>.yaml) or the path of a stack file")
+    else:
+        path = stacks_dir(root) / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         names = available_stacks(root)
         close = difflib.get_close_matches(stack, names, n=1)

@@ -6,11 +6,21 @@ checked before the first resource is registered, so a bad stack never half-creat
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import DynamoIacError
+from ..errors import DynamoIacError, Problem
 from .config import PROJECT, StackConfig, parse, repo_root
+
+# An HF token from the environment, for runs that keep it out of the stack config (CI). Read
+# here, by the program, so `pulumi up`, `pulumi preview` and the offline plan all see it alike.
+HF_TOKEN_ENV = "DYNAMO_IAC_HF_TOKEN"
+
+# Provider config the cloud SDKs read (their default providers), which must agree with ours:
+# cloud → (key that must equal dynamo-iac:region, required?)
+_PROVIDER_REGION = {"aws": ("aws:region", True), "azure": ("azure-native:location", False),
+                    "gcp": ("gcp:region", False)}
 
 
 def config_values() -> dict[str, Any]:
@@ -53,17 +63,76 @@ def prepare(cfg: StackConfig, root: Path):
     return graph, cat, capacity
 
 
-def build(cfg: StackConfig, stack: str, root: Path, *, parent: Any = None, export: bool = True) -> dict[str, Any]:
+def provider_problems(cfg: StackConfig, provider_config: dict[str, Any], source: str) -> list[Problem]:
+    """The cloud SDK's provider config (aws:region …) against ours: resources that use the default
+    provider would otherwise land in another region than the one the stack plans for."""
+    problems: list[Problem] = []
+    if cfg.cloud in _PROVIDER_REGION:
+        key, required = _PROVIDER_REGION[cfg.cloud]
+        theirs = provider_config.get(key)
+        if theirs is None and required:
+            problems.append(Problem(f"{source}: config.{key}", "is required: the AWS provider reads its region "
+                                    "from it", f"set {key}: {cfg.region} (the same as {PROJECT}:region)"))
+        elif theirs is not None and theirs != cfg.region:
+            problems.append(Problem(f"{source}: config.{key}", f"is {theirs!r} but {PROJECT}:region is "
+                                    f"{cfg.region!r}: resources would be split across regions",
+                                    "set both to the same region"))
+    if cfg.cloud == "gcp":
+        theirs = provider_config.get("gcp:project")
+        if theirs is not None and cfg.cluster.project is not None and theirs != cfg.cluster.project:
+            problems.append(Problem(f"{source}: config.gcp:project", f"is {theirs!r} but {PROJECT}:cluster.project "
+                                    f"is {cfg.cluster.project!r}", "set both to the same project (or drop one)"))
+        if theirs is None and cfg.cluster.project is None:
+            problems.append(Problem(f"{source}: config.gcp:project", "is required: GKE resources are created in a "
+                                    "project", f"set gcp:project (or {PROJECT}:cluster.project)"))
+    return problems
+
+
+def run(cfg: StackConfig, stack: str, root: Path) -> dict[str, Any]:
+    """The stack program proper (real and offline): provider config checked, then build()."""
+    import pulumi
+
+    source = f"Pulumi.{stack}.yaml"
+    provider_config = {}
+    for key in ("aws:region", "azure-native:location", "gcp:region", "gcp:project"):
+        ns, _, name = key.partition(":")
+        value = pulumi.Config(ns).get(name)
+        if value is not None:
+            provider_config[key] = value
+    problems = provider_problems(cfg, provider_config, source)
+    if problems:
+        raise DynamoIacError(problems)
+    return build(cfg, stack, root)
+
+
+def stack_hf_token() -> Any:
+    """The HF token of a stack: `dynamo-iac:hfToken` (a secret), else $DYNAMO_IAC_HF_TOKEN; None
+    when neither is set (the graph then gets no token Secret)."""
+    import pulumi
+
+    token = pulumi.Config(PROJECT).get_secret("hfToken")
+    if token is None and os.environ.get(HF_TOKEN_ENV):
+        token = pulumi.Output.secret(os.environ[HF_TOKEN_ENV])
+    return token
+
+
+def build(cfg: StackConfig, stack: str, root: Path, *, parent: Any = None, export: bool = True,
+          hf_token: Any = None, token_from_stack: bool = True) -> dict[str, Any]:
     """Register the stack's resources; returns the components (for tests and exports).
-    `parent` nests everything under a component (the component package's ServingStack)."""
+    `parent` nests everything under a component (the component package's ServingStack);
+    `hf_token`: the HF token (an Input); when None and token_from_stack, the stack's own."""
     import pulumi
 
     from ..components.deployment import DynamoDeployment
-    from ..components.platform import GpuPlatform
+    from ..components.platform import HF_SECRET, GpuPlatform
 
     graph, cat, capacity = prepare(cfg, root)
     opts = pulumi.ResourceOptions(parent=parent) if parent is not None else None
-    hf_token = pulumi.Config(PROJECT).get_secret("hfToken")
+    if hf_token is None and token_from_stack:
+        hf_token = stack_hf_token()
+    if hf_token is not None and graph.hf_token_secret is None:
+        # the graph needs no token, but one was given: hand it to the workers all the same
+        graph = graph.model_copy(update={"hf_token_secret": HF_SECRET})
     cluster_name = cfg.cluster.name or f"dynamo-{stack}"[:40]
     cluster: Any = None
     provider: Any = None
@@ -131,6 +200,6 @@ def main() -> None:
     stack = pulumi.get_stack()
     try:
         cfg = parse(config_values(), f"Pulumi.{stack}.yaml")
-        build(cfg, stack, repo_root())
+        run(cfg, stack, repo_root())
     except DynamoIacError as e:   # one readable error, no traceback, nothing registered
         raise pulumi.RunError(str(e)) from None
