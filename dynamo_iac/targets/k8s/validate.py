@@ -3,8 +3,10 @@ server would silently prune) and the operator's admission rules (CEL + webhook) 
 objects; Kubernetes' own schemas (kubernetes-validate) for core objects.
 
     validate_manifest(obj, crd_dir=None, schema_only=False) -> list[Problem]
+    check_manifest(obj, ...) -> (problems, notes)     notes: what was not checked, and why
 
-Null values are dropped first, as the API server does.
+Null values are dropped first, as the API server does. metadata is checked as ObjectMeta.
+Another operator's custom resource (no schema here) is a note, not an error.
 """
 from __future__ import annotations
 
@@ -115,17 +117,40 @@ def _translate(s: Any) -> Any:
     return out
 
 
+# ObjectMeta as the API server checks it for every object (the CRD schema leaves metadata open)
+DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+OBJECT_META = {
+    "type": "object", "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "maxLength": 253, "pattern": DNS1123_SUBDOMAIN},
+        "generateName": {"type": "string"},
+        "namespace": {"type": "string", "maxLength": 63, "pattern": DNS1123_LABEL},
+        "labels": _STRING_MAP, "annotations": _STRING_MAP,
+        "uid": {"type": "string"}, "resourceVersion": {"type": "string"}, "selfLink": {"type": "string"},
+        "creationTimestamp": {"type": "string"}, "deletionTimestamp": {"type": "string"},
+        "generation": {"type": "integer"}, "deletionGracePeriodSeconds": {"type": "integer"},
+        "finalizers": {"type": "array", "items": {"type": "string"}},
+        "ownerReferences": {"type": "array", "items": {"type": "object"}},
+        "managedFields": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+def _raw_schema(crd_path: str, api: str, kind: str) -> dict | None:
+    return _crd_index(crd_path, kind).get((api, kind)) or _crd_index(crd_path).get((api, kind))
+
+
 @lru_cache(maxsize=32)
 def _validator(crd_path: str, api: str, kind: str):
     import jsonschema
 
-    schema = _crd_index(crd_path, kind).get((api, kind)) or _crd_index(crd_path).get((api, kind))
+    schema = _raw_schema(crd_path, api, kind)
     if schema is None:
         return None
     schema = _translate(schema)
-    # metadata is validated by the API server, not the CRD schema
-    props = schema.get("properties", {})
-    props["metadata"] = {"type": "object"}
+    schema.setdefault("properties", {})["metadata"] = OBJECT_META
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
     return cls(schema)
 
@@ -137,8 +162,10 @@ def _path(parts: Any) -> str:
     return out
 
 
-def _schema_problems(obj: dict, validator: Any) -> list[Problem]:
+def _schema_problems(obj: dict, validator: Any) -> tuple[list[Problem], bool]:
+    """(problems, whether the structure is sound: only unknown fields, which are dropped)."""
     problems = []
+    sound = True
     for err in sorted(validator.iter_errors(obj), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
         base = _path(err.absolute_path)
         if err.validator == "additionalProperties":
@@ -150,8 +177,11 @@ def _schema_problems(obj: dict, validator: Any) -> list[Problem]:
                                         "unknown field (the API server would silently drop it)",
                                         f"did you mean {close[0]!r}?" if close else "remove it"))
             continue
-        problems.append(Problem(base or "(root)", err.message, ""))
-    return problems
+        sound = False
+        fix = "use lowercase letters, digits, '-' and '.'" if base in ("metadata.name", "metadata.namespace") \
+            and err.validator == "pattern" else ""
+        problems.append(Problem(base or "(root)", err.message, fix))
+    return problems, sound
 
 
 def _core_problems(obj: dict) -> list[Problem]:
@@ -175,32 +205,60 @@ def _core_problems(obj: dict) -> list[Problem]:
 
 
 def is_foreign_custom_resource(obj: dict) -> bool:
-    """A custom resource of another operator (NicClusterPolicy, GKENetworkParamSet …): no schema here."""
+    """A custom resource of another operator (NicClusterPolicy, ComputeDomain …): no schema here."""
     group = str(obj.get("apiVersion", "")).rpartition("/")[0]
     return "." in group and not group.endswith(".k8s.io") and group != "nvidia.com"
 
 
-def validate_manifest(obj: Any, crd_dir: Path | str | None = None, schema_only: bool = False) -> list[Problem]:
+def foreign_resource_note(obj: Any) -> str | None:
+    """Why an object is not checked (another operator's custom resource), or None."""
+    if isinstance(obj, dict) and is_foreign_custom_resource(obj):
+        return f"not checked: no schema for {obj.get('apiVersion')}/{obj.get('kind')} (another operator's resource)"
+    return None
+
+
+def check_manifest(obj: Any, crd_dir: Path | str | None = None,
+                   schema_only: bool = False) -> tuple[list[Problem], list[str]]:
+    """(problems, notes): notes say what could not be checked; they never fail validation.
+    Admission rules run only on a manifest whose structure the schema accepted."""
     if not isinstance(obj, dict):
-        return [Problem("(root)", "a manifest must be a mapping", "pass one YAML document")]
+        return [Problem("(root)", "a manifest must be a mapping", "pass one YAML document")], []
     obj = prune_nulls(obj)
     api, kind = obj.get("apiVersion"), obj.get("kind")
-    if not api or not kind:
-        return [Problem("apiVersion" if not api else "kind", "is required", "set apiVersion and kind")]
-    if not str(api).startswith("nvidia.com/"):
-        return _core_problems(obj)
+    for key, value in (("apiVersion", api), ("kind", kind)):
+        if not value:
+            return [Problem(key, "is required", "set apiVersion and kind")], []
+        if not isinstance(value, str):
+            return [Problem(key, f"must be a string, not {value!r}", "e.g. apiVersion: nvidia.com/v1beta1, "
+                                                                     "kind: DynamoGraphDeployment")], []
+    note = foreign_resource_note(obj)
+    if note is not None:
+        return [], [note]
+    if not api.startswith("nvidia.com/"):
+        return _core_problems(obj), []
     crd_path = Path(crd_dir) if crd_dir else default_crd_dir()
     if crd_path is None or not crd_path.exists():
         raise ConfigError("no Dynamo CRD to validate against", "--crd-dir",
                           "pass --crd-dir DIR, or export it: kubectl get crd dynamographdeployments.nvidia.com -o yaml")
-    validator = _validator(str(crd_path.resolve()), api, kind)
+    key = str(crd_path.resolve())
+    validator = _validator(key, api, kind)
     if validator is None:
-        known = sorted(f"{a} {k}" for a, k in _crd_index(str(crd_path.resolve())))
-        return [Problem("apiVersion", f"no CRD for {api} {kind} in {crd_path}",
-                        f"known: {', '.join(known)}")]
-    problems = _schema_problems(obj, validator)
-    if not schema_only:
+        known = sorted(f"{a} {k}" for a, k in _crd_index(key))
+        return [Problem("apiVersion", f"no CRD for {api} {kind} in {crd_path}", f"known: {', '.join(known)}")], []
+    problems, sound = _schema_problems(obj, validator)
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or not (meta.get("name") or meta.get("generateName")):
+        problems.append(Problem("metadata.name", "is required", "name the object (a DNS-1123 name)"))
+    notes: list[str] = []
+    if not schema_only and sound:
         from .admission import admission_problems
 
-        problems += admission_problems(obj)
-    return problems
+        problems += admission_problems(obj, _raw_schema(key, api, kind), notes)
+    elif not schema_only:
+        notes.append("admission rules not checked: fix the schema errors first")
+    return problems, notes
+
+
+def validate_manifest(obj: Any, crd_dir: Path | str | None = None, schema_only: bool = False) -> list[Problem]:
+    """The problems of one manifest ([] when valid; another operator's resource is not checked)."""
+    return check_manifest(obj, crd_dir, schema_only)[0]
