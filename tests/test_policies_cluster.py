@@ -194,18 +194,48 @@ def test_one_gpu_driver() -> None:
     assert run("one-gpu-driver", agent_pool("h100"), op({})) == []
 
 
+def _catalog_with_p5_price(price: float | None):
+    """The real catalog with p5.48xlarge's on-demand price set (None: no price at all)."""
+    from dynamo_iac.hardware import catalog
+    from dynamo_iac.policies.model import Catalog
+
+    real = catalog.load()
+
+    class Priced:
+        def get(self, name):
+            inst = real.get(name)
+            if name != "p5.48xlarge":
+                return inst
+            src = inst.source
+            prices = [] if price is None else [inst.prices[0].model_copy(update={
+                "option": "on-demand", "usd_per_hour": price, "source": src})] if inst.prices else []
+            return inst.model_copy(update={"prices": prices})
+
+    return Catalog(lambda: Priced())
+
+
+def _budget(settings, catalog, outputs=None):
+    from dynamo_iac.policies import PolicySettings, StackView, evaluate
+    from test_policies_support import rule
+
+    r = rule("cost-budget")
+    report = evaluate(StackView([nodegroup()], outputs=outputs),
+                      PolicySettings.parse({"cost-budget": settings} if settings else {}, "test", [r]),
+                      rules=[r], catalog=catalog)
+    return [(v.level, v.message, v.fix) for v in report.violations], [s.reason for s in report.skipped]
+
+
 def test_cost_budget_estimates_without_a_plan() -> None:
     """CrossGuard may not show the stack outputs: the guard then prices the pools from the catalog."""
-    from dynamo_iac.hardware import catalog
-
-    price = catalog.load().get("p5.48xlarge").price("on-demand")
-    assert price
-    ng = nodegroup()                                # desired 2 nodes
-    assert run("cost-budget", ng, settings={"maxUsdPerHour": 2 * price + 1, "maxGpus": 16}) == []
-    assert run("cost-budget", ng, settings={"maxUsdPerHour": price, "maxGpus": 8}) == [
-        ("cost-budget", "", "the stack costs ${:,.2f}/hour by the pools' sizes at catalog prices, over the budget of "
-                            "${:,.2f}/hour".format(2 * price, price)),
-        ("cost-budget", "", "the stack holds 16 GPUs, over the limit of 8")]
+    price = 40.0
+    cat = _catalog_with_p5_price(price)
+    ng_cost = 2 * price                              # desired 2 nodes
+    assert _budget({"maxUsdPerHour": ng_cost + 1, "maxGpus": 16}, cat) == ([], [])
+    msgs = [m for _, m, _ in _budget({"maxUsdPerHour": price, "maxGpus": 8}, cat)[0]]
+    assert msgs == [
+        "the stack costs ${:,.2f}/hour by the pools' sizes at catalog prices, over the budget of "
+        "${:,.2f}/hour".format(ng_cost, price),
+        "the stack holds 16 GPUs, over the limit of 8"]
 
 
 def test_rdma_overlay_fixture_is_what_the_catalog_says() -> None:
@@ -216,3 +246,14 @@ def test_rdma_overlay_fixture_is_what_the_catalog_says() -> None:
     assert cat.get("p5.48xlarge").fabric.resource == dict(EFA.resources).popitem()[0] == "vpc.amazonaws.com/efa"
     assert cat.get("Standard_ND96isr_H100_v5").fabric.resource == dict(IB.resources).popitem()[0]
     assert dataclasses.is_dataclass(EFA)
+
+
+def test_cost_budget_with_an_unknown_price_is_a_violation_not_a_pass() -> None:
+    """A budget the guard cannot prove holds fails the guard; without a budget it is not evaluated."""
+    cat = _catalog_with_p5_price(None)
+    out = {"cost_per_hour_usd": None}                # what the program exports when a price is unknown
+    assert _budget({"maxUsdPerHour": 1}, cat, out) == ([(
+        "mandatory", "cannot prove the stack stays within its budget: price unknown for p5.48xlarge",
+        "add a price to the catalog override, or raise / disable the budget (maxUsdPerHour / maxUsdPerMonth)")], [])
+    assert _budget({"maxUsdPerMonth": 1000}, cat, out)[0][0][1].endswith("price unknown for p5.48xlarge")
+    assert _budget(None, cat, out) == ([], ["no budget configured (maxUsdPerHour / maxUsdPerMonth / maxGpus)"])

@@ -46,9 +46,10 @@ class BudgetConfig(RuleConfig):
     max_gpus: int | None = Field(None, gt=0, description="most GPUs the stack may hold")
 
 
-def _estimate(stack: StackView, ctx: Context) -> tuple[float | None, int]:
-    """$/h and GPUs from the pools' desired sizes and catalog prices (when no plan output is visible)."""
-    total, gpus = 0.0, 0
+def _estimate(stack: StackView, ctx: Context) -> tuple[float | None, int, list[str]]:
+    """$/h, GPUs and the instance types without a price, from the pools' desired sizes and catalog
+    prices (when no plan output is visible)."""
+    total, gpus, unpriced = 0.0, 0, []
     for p, inst in gpu_pools(stack, ctx.catalog):
         n = p.desired if p.desired is not None else p.min or 0
         gpus += n * inst.gpus
@@ -57,9 +58,10 @@ def _estimate(stack: StackView, ctx: Context) -> tuple[float | None, int]:
         if price is None:
             price = inst.price("on-demand")
         if price is None:
-            return None, gpus
+            unpriced.append(inst.name)
+            continue
         total += n * price
-    return total, gpus
+    return (None if unpriced else total), gpus, sorted(set(unpriced))
 
 
 def check_budget(stack: StackView, ctx: Context) -> Iterator[Finding]:
@@ -70,14 +72,18 @@ def check_budget(stack: StackView, ctx: Context) -> Iterator[Finding]:
     hour = _num(out.get("cost_per_hour_usd"))
     month = _num(out.get("cost_per_month_usd"))
     source = "the capacity plan"
-    est_hour, est_gpus = _estimate(stack, ctx)
+    est_hour, est_gpus, unpriced = _estimate(stack, ctx)
     if hour is None:
         hour, source = est_hour, "the pools' sizes at catalog prices"
     if month is None and hour is not None:
         month = hour * HOURS_PER_MONTH
-    if cfg.max_usd_per_hour is not None:
-        if hour is None:
-            raise NotApplicable("the stack's $/hour is unknown (no plan output, a price missing in the catalog)")
+    if hour is None and (cfg.max_usd_per_hour is not None or cfg.max_usd_per_month is not None):
+        # a guard that cannot prove the budget holds must not pass silently
+        what = f"price unknown for {', '.join(unpriced)}" if unpriced else "the stack's $/hour is unknown"
+        yield Finding(f"cannot prove the stack stays within its budget: {what}",
+                      "add a price to the catalog override, or raise / disable the budget "
+                      "(maxUsdPerHour / maxUsdPerMonth)")
+    if cfg.max_usd_per_hour is not None and hour is not None:
         if hour > cfg.max_usd_per_hour:
             yield Finding(f"the stack costs ${hour:,.2f}/hour by {source}, over the budget of "
                           f"${cfg.max_usd_per_hour:,.2f}/hour",
