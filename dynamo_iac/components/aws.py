@@ -9,15 +9,16 @@ capacity blocks. pulumi_aws is imported here only, so other clouds' stacks never
 """
 from __future__ import annotations
 
+import ipaddress
 import json
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import pulumi
 
 from ..errors import ConfigError, Problem
 from ..hardware.model import InstanceType
 from ..hardware.pool import GpuPool
-from .common import POOL_LABEL, PlatformHints, component_type
+from .common import POOL_LABEL, PlatformHints, component_type, desired_nodes, plan_graphs, pool_taints
 
 CLOUD = "aws"
 MIN_KUBERNETES = (1, 30)
@@ -27,6 +28,33 @@ CAPACITY_TYPE = {"on-demand": "ON_DEMAND", "spot": "SPOT", "capacity-block": "CA
 RESERVED = ("capacity-block", "reservation")
 NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly",
                  "service-role/AmazonEFSCSIDriverPolicy")
+# The managed node group API rejects label keys whose prefix contains these domains
+# ("Label cannot contain reserved prefixes [kubernetes.io/, k8s.io/, eks.amazonaws.com/]",
+# eksctl-io/eksctl#4007); the kubelet sets node.kubernetes.io/instance-type itself.
+EKS_RESERVED_LABEL_DOMAINS = ("kubernetes.io", "k8s.io", "eks.amazonaws.com")
+TAINT_EFFECT = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
+# Defaults, overridable per cluster: the system node type (CPU-only pods: the frontend, the
+# operators' controllers) and the GPU nodes' root volume (container images of 20-30 GB each,
+# several runtime tags cached per node).
+SYSTEM_INSTANCE_TYPE = "m7i.2xlarge"
+GPU_ROOT_VOLUME_GIB = 500
+# FSx for Lustre PERSISTENT_2: capacity is 1200 GiB or a multiple of 2400 GiB (FSx API docs)
+FSX_MIN_GIB = 1200
+MAX_ZONES = 4                       # subnet layout below: 4 /20 public and 4 /19 private blocks
+
+
+def reserved_label(key: str) -> bool:
+    prefix = key.split("/", 1)[0] if "/" in key else ""
+    return any(prefix == d or prefix.endswith("." + d) for d in EKS_RESERVED_LABEL_DOMAINS)
+
+
+def subnet_layout(vpc_cidr: str, zones: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """zone → (public /+4, private /+3) CIDRs inside the VPC: publics from the bottom sixteenth
+    blocks, privates (where the nodes live, so twice the size) from the upper half."""
+    net = ipaddress.ip_network(vpc_cidr)
+    public = list(net.subnets(new_prefix=net.prefixlen + 4))
+    private = list(net.subnets(new_prefix=net.prefixlen + 3))
+    return {z: (str(public[k]), str(private[4 + k])) for k, z in enumerate(zones)}
 
 
 def validate(pools: Sequence[GpuPool], region: str, kubernetes_version: str, catalog: Any = None
@@ -63,6 +91,17 @@ def validate(pools: Sequence[GpuPool], region: str, kubernetes_version: str, cat
             if not z.startswith(region):
                 problems.append(Problem(f"{path}.zones", f"zone {z!r} is not in region {region}",
                                         f"use zones of {region}, e.g. {region}a"))
+        for key in sorted(k for k in p.labels if reserved_label(k)):
+            problems.append(Problem(f"{path}.labels", f"label {key!r} uses a prefix EKS reserves "
+                                    f"({', '.join(d + '/' for d in EKS_RESERVED_LABEL_DOMAINS)}); the managed node "
+                                    "group API rejects it", "use your own prefix, e.g. "
+                                    f"'example.com/{key.split('/', 1)[-1]}' (the kubelet sets the "
+                                    "kubernetes.io labels itself)"))
+        if inst.fabric.kind == "efa" and not inst.fabric.devices:
+            problems.append(Problem(f"{path}.instance_type", f"the EFA interface count of {inst.name} is unknown "
+                                    "(catalog fabric.devices is null), so its launch template cannot be built",
+                                    f"set fabric.devices for {inst.name} in the catalog from the EC2 docs, or pick "
+                                    "an instance type whose EFA count is known"))
         if inst.fabric.kind == "efa" and len(p.zones) != 1:
             problems.append(Problem(f"{path}.zones", f"EFA pool {p.name!r} spans {len(p.zones)} AZs "
                                     f"({', '.join(p.zones) or 'none given'}); EFA only connects instances of one AZ",
@@ -105,16 +144,54 @@ class AwsGpuCluster(pulumi.ComponentResource):
     platform (PlatformHints for GpuPlatform), node_groups, launch_templates."""
 
     def __init__(self, name: str, *, region: str, pools: Sequence[GpuPool], kubernetes_version: str = "1.31",
-                 vpc_id: str | None = None, subnet_ids: Sequence[str] | None = None, vpc_cidr: str = "10.0.0.0/16",
-                 system_instance_type: str | None = None, system_nodes: int = 2, storage: str | None = "efs",
-                 catalog: Any = None, opts: pulumi.ResourceOptions | None = None) -> None:
-        planned = validate(pools, region, kubernetes_version, catalog)
+                 vpc_id: str | None = None, subnet_ids: Mapping[str, str] | Sequence[str] | None = None,
+                 vpc_cidr: str = "10.0.0.0/16", system_instance_type: str | None = None, system_nodes: int = 2,
+                 storage: str | None = "efs", graphs: Sequence[Any] = (), root_volume_gib: int = GPU_ROOT_VOLUME_GIB,
+                 fsx_capacity_gib: int = FSX_MIN_GIB, catalog: Any = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        from ..hardware.catalog import load
+
+        cat = catalog or load()
+        planned = validate(pools, region, kubernetes_version, cat)
+        problems: list[Problem] = []
         if vpc_id and not subnet_ids:
-            raise ConfigError("an existing VPC needs its subnet ids", "cluster.subnet_ids",
-                              "set subnet_ids (private subnets, one per AZ the pools use)")
+            problems.append(Problem("cluster.subnet_ids", "an existing VPC needs its subnet ids",
+                                    "set subnet_ids (private subnets, one per AZ the pools use)"))
+        if not vpc_id:
+            try:
+                net = ipaddress.ip_network(vpc_cidr)
+                if net.version != 4 or net.prefixlen > 20:
+                    raise ValueError("an IPv4 /16 … /20 is needed")
+            except ValueError as e:
+                problems.append(Problem("cluster.vpc_cidr", f"{vpc_cidr!r} cannot hold the cluster's subnets ({e})",
+                                        "use an IPv4 block of /16 … /20, e.g. 10.0.0.0/16"))
         if storage not in (None, "none", "efs", "fsx-lustre"):
-            raise ConfigError(f"storage {storage!r} is not available on AWS", "storage.kind",
-                              "use efs, fsx-lustre or none")
+            problems.append(Problem("storage.kind", f"storage {storage!r} is not available on AWS",
+                                    "use efs, fsx-lustre or none"))
+        if storage == "fsx-lustre" and (fsx_capacity_gib != FSX_MIN_GIB and fsx_capacity_gib % 2400):
+            problems.append(Problem("storage.size", f"{fsx_capacity_gib} GiB is not a valid FSx for Lustre "
+                                    "PERSISTENT_2 capacity", "use 1200 GiB or a multiple of 2400 GiB"))
+        given_zones = isinstance(subnet_ids, Mapping)
+        for i, p in enumerate(p for p, _ in planned):
+            if vpc_id and given_zones and p.zone and p.zone not in subnet_ids:  # type: ignore[operator]
+                problems.append(Problem(f"pools[{i}].zones", f"pool {p.name!r} is in {p.zone} but subnet_ids has no "
+                                        f"subnet for it (zones: {sorted(subnet_ids)})",  # type: ignore[arg-type]
+                                        f"add '{p.zone}: subnet-…' to subnet_ids"))
+        # EKS needs subnets in two AZs at least: the pools' zones, topped up from the region's
+        zones = sorted({z for p, _ in planned for z in p.zones})
+        for extra in ("a", "b", "c"):
+            if len(zones) >= 2:
+                break
+            if f"{region}{extra}" not in zones:
+                zones.append(f"{region}{extra}")
+        if not vpc_id and len(zones) > MAX_ZONES:
+            problems.append(Problem("pools[*].zones", f"the pools use {len(zones)} zones, the VPC layout holds "
+                                    f"{MAX_ZONES}", f"use at most {MAX_ZONES} zones"))
+        if problems:
+            raise ConfigError(problems)
+        # the graphs' capacity plans, before anything exists (a pool too small fails here)
+        plans = plan_graphs(graphs, [p for p, _ in planned], cat)
+        desired = {p.name: desired_nodes(p, plans) for p, _ in planned}
         super().__init__(component_type(CLOUD, "GpuCluster"), name, None, opts)
         import pulumi_aws as aws
         import pulumi_kubernetes as k8s
@@ -124,30 +201,33 @@ class AwsGpuCluster(pulumi.ComponentResource):
         self.pools = [p for p, _ in planned]
         self.instances = {p.name: i for p, i in planned}
         tags = {"dynamo-iac/cluster": name}
-        zones = sorted({z for p, _ in planned for z in p.zones})
-        for extra in ("a", "b", "c"):
-            if len(zones) >= 2:
-                break
-            if f"{region}{extra}" not in zones:
-                zones.append(f"{region}{extra}")
         # ---- network
+        self.subnets_by_zone: dict[str, Any] = {}     # zone → Input[str], when known before apply
+        lookups: list[tuple[str, Any]] = []            # (subnet id, its AZ as an Output), existing VPC
         if vpc_id:
             self.vpc_id = pulumi.Output.from_input(vpc_id)
-            private = {z: s for z, s in zip(zones, subnet_ids or [])}
-            cidr: Any = vpc_cidr
+            # the EFS security group admits NFS from the existing VPC's own block
+            cidr: Any = aws.ec2.get_vpc_output(id=vpc_id).cidr_block
+            if isinstance(subnet_ids, Mapping):
+                private = dict(subnet_ids)
+            else:
+                # a plain list: each subnet's AZ is looked up, never guessed from list order
+                lookups = [(sid, aws.ec2.get_subnet_output(id=sid).availability_zone) for sid in subnet_ids or []]
+                private = {}
+            private_ids: list[Any] = list(private.values()) or [sid for sid, _ in lookups]
         else:
             vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=vpc_cidr, enable_dns_hostnames=True, enable_dns_support=True,
                               tags={**tags, "Name": f"{name}-vpc"}, opts=co)
             self.vpc_id = vpc.id
             cidr = vpc_cidr
+            layout = subnet_layout(vpc_cidr, zones)
             igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=tags, opts=co)
             public_rt = aws.ec2.RouteTable(f"{name}-public", vpc_id=vpc.id,
                                            routes=[{"cidr_block": "0.0.0.0/0", "gateway_id": igw.id}], tags=tags, opts=co)
             public, private = {}, {}
-            base = int(vpc_cidr.split(".")[1])
-            for k, z in enumerate(zones):
+            for z in zones:
                 public[z] = aws.ec2.Subnet(f"{name}-public-{z}", vpc_id=vpc.id, availability_zone=z,
-                                           cidr_block=f"10.{base}.{k * 16}.0/20", map_public_ip_on_launch=True,
+                                           cidr_block=layout[z][0], map_public_ip_on_launch=True,
                                            tags={**tags, "kubernetes.io/role/elb": "1"}, opts=co)
                 aws.ec2.RouteTableAssociation(f"{name}-public-{z}", subnet_id=public[z].id,
                                               route_table_id=public_rt.id, opts=co)
@@ -157,14 +237,33 @@ class AwsGpuCluster(pulumi.ComponentResource):
             private_rt = aws.ec2.RouteTable(f"{name}-private", vpc_id=vpc.id,
                                             routes=[{"cidr_block": "0.0.0.0/0", "nat_gateway_id": nat.id}], tags=tags,
                                             opts=co)
-            for k, z in enumerate(zones):
+            for z in zones:
                 sn = aws.ec2.Subnet(f"{name}-private-{z}", vpc_id=vpc.id, availability_zone=z,
-                                    cidr_block=f"10.{base}.{128 + k * 32}.0/19",
+                                    cidr_block=layout[z][1],
                                     tags={**tags, "kubernetes.io/role/internal-elb": "1"}, opts=co)
                 aws.ec2.RouteTableAssociation(f"{name}-private-{z}", subnet_id=sn.id, route_table_id=private_rt.id,
                                               opts=co)
                 private[z] = sn.id
-        private_ids = [private[z] for z in zones if z in private]
+            private_ids = [private[z] for z in zones]
+        self.subnets_by_zone = dict(private)
+
+        def subnets_of(zone: str | None) -> Any:
+            """The private subnet(s) a pool's nodes go to: its zone's, or all of them."""
+            if not zone:
+                return private_ids
+            if zone in private:
+                return [private[zone]]
+            if lookups:
+                ids = [sid for sid, _ in lookups]
+
+                def pick(azs: list[str | None]) -> list[str]:
+                    hit = [sid for sid, az in zip(ids, azs) if az == zone]
+                    if not hit and all(azs):
+                        raise ConfigError(f"none of subnet_ids {ids} is in {zone}", "cluster.subnet_ids",
+                                          f"add a private subnet of {zone}")
+                    return hit or ids
+                return pulumi.Output.all(*[az for _, az in lookups]).apply(pick)
+            return private_ids
         # ---- IAM
         assume = lambda svc: json.dumps({"Version": "2012-10-17", "Statement": [{  # noqa: E731
             "Effect": "Allow", "Principal": {"Service": svc}, "Action": "sts:AssumeRole"}]})
@@ -188,7 +287,7 @@ class AwsGpuCluster(pulumi.ComponentResource):
         self.node_groups: dict[str, Any] = {}
         system = aws.eks.NodeGroup(
             f"{name}-system", cluster_name=self.cluster.name, node_group_name="system", node_role_arn=node_role.arn,
-            subnet_ids=private_ids, instance_types=[system_instance_type or "m7i.2xlarge"],
+            subnet_ids=private_ids, instance_types=[system_instance_type or SYSTEM_INSTANCE_TYPE],
             ami_type="AL2023_x86_64_STANDARD", capacity_type="ON_DEMAND",
             scaling_config={"desired_size": system_nodes, "min_size": 1, "max_size": max(system_nodes, 3)},
             labels={POOL_LABEL: "system"}, tags=tags,
@@ -202,7 +301,7 @@ class AwsGpuCluster(pulumi.ComponentResource):
             zone = pool.zone
             lt_args: dict[str, Any] = {
                 "block_device_mappings": [{"device_name": "/dev/xvda", "ebs": {
-                    "volume_size": 500, "volume_type": "gp3", "delete_on_termination": "true", "encrypted": "true"}}],
+                    "volume_size": root_volume_gib, "volume_type": "gp3", "delete_on_termination": "true", "encrypted": "true"}}],
                 "metadata_options": {"http_tokens": "required", "http_put_response_hop_limit": 2},
                 "tag_specifications": [{"resource_type": "instance", "tags": {**tags, "dynamo-iac/pool": pool.name}}],
             }
@@ -228,16 +327,17 @@ class AwsGpuCluster(pulumi.ComponentResource):
                     "capacity_reservation_target": {"capacity_reservation_id": pool.capacity_reservation_id}}
             lt = aws.ec2.LaunchTemplate(f"{name}-{pool.name}", **lt_args, tags=tags, opts=co)
             self.launch_templates[pool.name] = lt
-            subnets = [private[zone]] if zone and zone in private else private_ids
-            labels = {POOL_LABEL: pool.name, "nvidia.com/gpu.present": "true",
-                      "node.kubernetes.io/instance-type": inst.name, **pool.labels}
+            # no kubernetes.io labels: EKS rejects them and the kubelet sets instance-type itself
+            labels = {**pool.labels, POOL_LABEL: pool.name, "nvidia.com/gpu.present": "true"}
+            taints = [{"key": t["key"], "value": t["value"], "effect": TAINT_EFFECT[t["effect"]]}
+                      for t in pool_taints(CLOUD, pool, inst)]
             self.node_groups[pool.name] = aws.eks.NodeGroup(
                 f"{name}-{pool.name}", cluster_name=self.cluster.name, node_group_name=pool.name,
-                node_role_arn=node_role.arn, subnet_ids=subnets, instance_types=[inst.name],
+                node_role_arn=node_role.arn, subnet_ids=subnets_of(zone), instance_types=[inst.name],
                 ami_type=AMI[inst.arch], capacity_type=CAPACITY_TYPE[pool.purchase_option],
-                scaling_config={"desired_size": pool.nodes, "min_size": pool.min, "max_size": max(pool.max, 1)},
-                labels=labels,
-                taints=[{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}] if pool.taint_gpu else None,
+                scaling_config={"desired_size": desired[pool.name], "min_size": pool.min,
+                                "max_size": max(pool.max, 1)},
+                labels=dict(sorted(labels.items())), taints=taints or None,
                 launch_template={"id": lt.id, "version": lt.latest_version.apply(str)},
                 tags=tags, opts=pulumi.ResourceOptions(parent=self, depends_on=attachments))
         # ---- access
@@ -249,27 +349,29 @@ class AwsGpuCluster(pulumi.ComponentResource):
         # ---- model cache storage
         self.storage = None
         if storage == "efs":
-            self.storage = self._efs(aws, k8s, name, tags, private, zones, cidr, co)
+            self.storage = self._efs(aws, k8s, name, tags, private or {sid: sid for sid, _ in lookups}, cidr, co)
         elif storage == "fsx-lustre":
-            self.storage = self._fsx(aws, name, tags, private_ids, cidr, co)
+            self.storage = self._fsx(aws, k8s, name, tags, subnets_of(planned[0][0].zone), cidr, fsx_capacity_gib,
+                                     co)
+        self.pool_taints = {p.name: pool_taints(CLOUD, p, i) for p, i in planned}
         # the AL2023 NVIDIA AMIs ship the driver and the container toolkit: the GPU Operator must not
         self.platform = PlatformHints(gpu_operator_values={"driver": {"enabled": False},
                                                            "toolkit": {"enabled": False}},
                                       depends_on=tuple(self.node_groups.values()))
         self.register_outputs({"cluster_name": self.cluster_name, "kubeconfig": self.kubeconfig})
 
-    def _efs(self, aws: Any, k8s: Any, name: str, tags: dict, private: dict, zones: list[str], cidr: str,
+    def _efs(self, aws: Any, k8s: Any, name: str, tags: dict, private: dict, cidr: Any,
              co: pulumi.ResourceOptions) -> dict[str, Any]:
+        """EFS with one mount target per private subnet (`private`: key → subnet id; one per AZ)."""
         keep = pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True)
         fs = aws.efs.FileSystem(f"{name}-model-cache", encrypted=True, performance_mode="generalPurpose",
                                 throughput_mode="elastic", tags={**tags, "Name": f"{name}-model-cache"}, opts=keep)
         sg = aws.ec2.SecurityGroup(f"{name}-efs", vpc_id=self.vpc_id, description="NFS from the cluster VPC",
                                    ingress=[{"protocol": "tcp", "from_port": 2049, "to_port": 2049,
                                              "cidr_blocks": [cidr]}], tags=tags, opts=co)
-        for z in zones:
-            if z in private:
-                aws.efs.MountTarget(f"{name}-efs-{z}", file_system_id=fs.id, subnet_id=private[z],
-                                    security_groups=[sg.id], opts=co)
+        for key, subnet in sorted(private.items()):
+            aws.efs.MountTarget(f"{name}-efs-{key}", file_system_id=fs.id, subnet_id=subnet,
+                                security_groups=[sg.id], opts=co)
         addon = aws.eks.Addon(f"{name}-efs-csi", cluster_name=self.cluster.name, addon_name="aws-efs-csi-driver",
                               opts=pulumi.ResourceOptions(parent=self, depends_on=list(self.node_groups.values())))
         sc = k8s.storage.v1.StorageClass(
@@ -282,15 +384,35 @@ class AwsGpuCluster(pulumi.ComponentResource):
         return {"kind": "efs", "storage_class": "efs-model-cache", "access_mode": "ReadWriteMany",
                 "file_system_id": fs.id, "storage_class_resource": sc}
 
-    def _fsx(self, aws: Any, name: str, tags: dict, private_ids: list, cidr: str,
+    def _fsx(self, aws: Any, k8s: Any, name: str, tags: dict, subnets: Any, cidr: Any, capacity_gib: int,
              co: pulumi.ResourceOptions) -> dict[str, Any]:
+        """FSx for Lustre in the first GPU pool's subnet, the FSx CSI driver add-on, and a static PV
+        on the retained file system that the model-cache PVC binds to by its class."""
         sg = aws.ec2.SecurityGroup(f"{name}-fsx", vpc_id=self.vpc_id, description="Lustre from the cluster VPC",
-                                   ingress=[{"protocol": "tcp", "from_port": 988, "to_port": 1023,
+                                   ingress=[{"protocol": "tcp", "from_port": 988, "to_port": 988,
+                                             "cidr_blocks": [cidr]},
+                                            {"protocol": "tcp", "from_port": 1018, "to_port": 1023,
                                              "cidr_blocks": [cidr]}], tags=tags, opts=co)
-        fs = aws.fsx.LustreFileSystem(f"{name}-model-cache", storage_capacity=1200, subnet_ids=private_ids[:1],
+        # a single-AZ file system takes exactly one subnet id (a string in pulumi_aws 7)
+        subnet = pulumi.Output.from_input(subnets).apply(lambda ids: ids[0])
+        fs = aws.fsx.LustreFileSystem(f"{name}-model-cache", storage_capacity=capacity_gib, subnet_ids=subnet,
                                       deployment_type="PERSISTENT_2", per_unit_storage_throughput=250,
-                                      security_group_ids=[sg.id], tags=tags,
+                                      security_group_ids=[sg.id], tags={**tags, "Name": f"{name}-model-cache"},
                                       opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True))
+        addon = aws.eks.Addon(f"{name}-fsx-csi", cluster_name=self.cluster.name, addon_name="aws-fsx-csi-driver",
+                              opts=pulumi.ResourceOptions(parent=self, depends_on=list(self.node_groups.values())))
+        kept = pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[addon], retain_on_delete=True)
+        sc = k8s.storage.v1.StorageClass(
+            f"{name}-model-cache", metadata={"name": "fsx-model-cache"}, provisioner="fsx.csi.aws.com",
+            reclaim_policy="Retain", volume_binding_mode="Immediate", opts=kept)
+        k8s.core.v1.PersistentVolume(
+            f"{name}-model-cache-pv", metadata={"name": f"fsx-model-cache-{name}"},
+            spec={"capacity": {"storage": f"{capacity_gib}Gi"}, "access_modes": ["ReadWriteMany"],
+                  "persistent_volume_reclaim_policy": "Retain", "storage_class_name": "fsx-model-cache",
+                  "mount_options": ["flock"],
+                  "csi": {"driver": "fsx.csi.aws.com", "volume_handle": fs.id,
+                          "volume_attributes": {"dnsname": fs.dns_name, "mountname": fs.mount_name}}},
+            opts=pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(depends_on=[sc])))
         self.file_system = fs
         return {"kind": "fsx-lustre", "storage_class": "fsx-model-cache", "access_mode": "ReadWriteMany",
-                "file_system_id": fs.id}
+                "file_system_id": fs.id, "size": f"{capacity_gib}Gi"}

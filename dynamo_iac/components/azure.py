@@ -18,9 +18,10 @@ Validation runs before anything is registered; bad input raises ConfigError nami
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
 import pulumi
@@ -29,23 +30,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .. import versions
 from ..errors import ConfigError, Problem
 from ..hardware.model import InstanceType
-from ..hardware.pool import GPU_TAINT, GpuPool
-from ..targets.k8s.fabrics import infiniband
+from ..hardware.pool import GpuPool
+from .common import POOL_LABEL, PROVIDER_TAINTS, PlatformHints, desired_nodes, plan_graphs, pool_taints
 
 CLOUD = "azure"
-POOL_LABEL = "dynamo-iac/pool"
 PRIVILEGED = {"pod-security.kubernetes.io/enforce": "privileged"}
-# AKS applies this taint to every Spot node itself (AKS docs "Add a Spot node pool").
-SPOT_TAINT = {"key": "kubernetes.azure.com/scalesetpriority", "value": "spot", "effect": "NoSchedule"}
 AKS_POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")      # Linux agent pool names
 MIN_KUBERNETES = (1, 30)                                    # dynamo-platform chart kubeVersion
-
-# NicClusterPolicy images, as pinned by Azure/aks-rdma-infiniband (configs/nicclusterpolicy,
-# read 2026-07-16). TODO(lead): move to data/versions.yaml beside the network-operator chart pin.
-DOCA_DRIVER = {"repository": "nvcr.io/nvidia/mellanox", "image": "doca-driver", "version": "doca3.2.0-25.10-1.2.8.0-2"}
-RDMA_SHARED_DP = {"repository": "nvcr.io/nvidia/mellanox", "image": "k8s-rdma-shared-dev-plugin",
-                  "version": "network-operator-v25.10.0"}
 MELLANOX_VENDOR = "15b3"                                    # PCI vendor id of NVIDIA/Mellanox NICs
+# storage account names: 3-24 lowercase letters and digits, unique across Azure
+ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
 
 # Azure Managed Lustre: minimum size and step (TiB) per SKU (Azure docs via
 # shared/notes/dynamo-deploy-facts.md §4.7; the capacity must be a multiple of the step).
@@ -86,20 +80,6 @@ def model_cache_of(storage: "AzureModelCache | dict | str | None") -> "AzureMode
     except ValidationError as e:
         raise ConfigError([Problem("storage." + ".".join(str(x) for x in err["loc"]), err["msg"],
                                    "see AzureModelCache") for err in e.errors()]) from None
-
-
-@dataclass(frozen=True)
-class PlatformHints:
-    """What this cluster needs from GpuPlatform (components/platform.py) — plain data.
-
-    gpu_operator_values: merged into the GPU Operator chart values;
-    namespace_labels: labels for namespaces the platform creates (namespace → labels);
-    depends_on: resources the GPU Operator must wait for (Network Operator, NicClusterPolicy).
-    """
-
-    gpu_operator_values: dict[str, Any] = field(default_factory=dict)
-    namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
-    depends_on: tuple[pulumi.Resource, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -169,6 +149,8 @@ def validate(pools: Sequence[GpuPool], *, catalog: Any = None, kubernetes_versio
             problems.append(Problem(f"{where}.zones", f"InfiniBand pool {pool.name!r} spans zones {pool.zones}; IB "
                                     "only connects VMs of one scale set in one zone",
                                     "give the pool one zone (or none)"))
+        if ib:
+            problems += nic_cluster_policy_problems(inst)
         out.append(_Pool(pool, inst, ib))
     gpu_pools = [p for p in out if p.instance.gpus]
     modes = {p.pool.gpu_driver for p in gpu_pools}
@@ -203,7 +185,8 @@ def validate(pools: Sequence[GpuPool], *, catalog: Any = None, kubernetes_versio
     return out
 
 
-def agent_pool_args(p: GpuPool, inst: InstanceType, *, spot_eviction_policy: str = "Delete") -> dict[str, Any]:
+def agent_pool_args(p: GpuPool, inst: InstanceType, *, spot_eviction_policy: str = "Delete",
+                    count: int | None = None) -> dict[str, Any]:
     """The AgentPool inputs that the pool and its catalog entry decide (no Pulumi objects)."""
     labels = {**p.labels, POOL_LABEL: p.name}
     args: dict[str, Any] = {
@@ -211,57 +194,93 @@ def agent_pool_args(p: GpuPool, inst: InstanceType, *, spot_eviction_policy: str
         "mode": "User",
         "os_type": "Linux",
         "os_sku": "Ubuntu",          # IB (DOCA driver), the GPU Operator driver and the Lustre CSI need Ubuntu
-        "count": p.nodes,
+        "count": p.nodes if count is None else count,
         "node_labels": dict(sorted(labels.items())),
     }
     if p.min != p.max:
         args.update(enable_auto_scaling=True, min_count=p.min, max_count=p.max)
     if p.zones:
         args["availability_zones"] = list(p.zones)
-    taints = []
     if inst.gpus:
         args["gpu_profile"] = {"driver": "None" if p.gpu_driver == "operator" else "Install"}
-        if p.taint_gpu:
-            taints.append(f"{GPU_TAINT['key']}={GPU_TAINT['value']}:{GPU_TAINT['effect']}")
+    # the taints we set; AKS adds the Spot one (kubernetes.azure.com/scalesetpriority) itself
+    added_by_aks = list(PROVIDER_TAINTS.values())
+    taints = [f"{t['key']}={t['value']}:{t['effect']}" for t in pool_taints(CLOUD, p, inst) if t not in added_by_aks]
     if taints:
         args["node_taints"] = taints
     if p.purchase_option == "spot":
-        # AKS adds the kubernetes.azure.com/scalesetpriority=spot:NoSchedule taint itself
         args.update(scale_set_priority="Spot", scale_set_eviction_policy=spot_eviction_policy, spot_max_price=-1)
     if p.capacity_reservation_id:
         args["capacity_reservation_group_id"] = p.capacity_reservation_id
     return args
 
 
+def network_operator_images() -> dict[str, dict[str, str]]:
+    """NicClusterPolicy component images, pinned beside the network-operator chart in
+    data/versions.yaml (the images a chart release ships go with that release)."""
+    pin = versions.chart("network-operator")
+    images = (versions._table()["charts"]["network-operator"] or {}).get("images") or {}
+    out = {}
+    for key in ("ofedDriver", "rdmaSharedDevicePlugin"):
+        img = images.get(key)
+        if not img:
+            raise ConfigError(f"no {key} image pinned for network-operator {pin.version}",
+                              f"versions.charts.network-operator.images.{key}",
+                              "add repository / image / version to dynamo_iac/data/versions.yaml")
+        out[key] = {"repository": str(img["repository"]), "image": str(img["image"]), "version": str(img["version"])}
+    return out
+
+
+def nic_cluster_policy_problems(instance: InstanceType) -> list[Problem]:
+    fab, where = instance.fabric, f"catalog[{instance.name}].fabric"
+    problems = []
+    if not (fab.resource or "").startswith("rdma/"):
+        problems.append(Problem(f"{where}.resource", f"the RDMA shared device plugin exposes rdma/<name>, the "
+                                f"catalog says {fab.resource!r}", "set fabric.resource to rdma/shared_ib"))
+    if not fab.resource_per_node:
+        problems.append(Problem(f"{where}.resource_per_node", "how many pods may share a node's HCAs "
+                                "(the plugin's rdmaHcaMax) is unknown", "set fabric.resource_per_node in the catalog"))
+    return problems
+
+
 def nic_cluster_policy_spec(instance: InstanceType) -> dict[str, Any]:
     """NicClusterPolicy for ND-series IB nodes: DOCA driver + RDMA shared device plugin.
 
     The plugin's resource name is the catalog's fabric.resource without the `rdma/` prefix the
-    plugin adds, so pods request exactly what the infiniband overlay asks for."""
-    resource = instance.fabric.resource or ""
-    if not resource.startswith("rdma/"):
-        raise ConfigError(f"{instance.name}: the RDMA shared device plugin exposes rdma/<name>, the catalog says "
-                          f"{resource!r}", f"catalog[{instance.name}].fabric.resource",
-                          "set fabric.resource to rdma/shared_ib")
+    plugin adds, so pods request exactly what the infiniband overlay asks for; rdmaHcaMax (how
+    many pods may hold the resource on one node) is the catalog's resource_per_node."""
+    problems = nic_cluster_policy_problems(instance)
+    if problems:
+        raise ConfigError(problems)
+    images = network_operator_images()
     plugin_config = {"configList": [{
-        "resourceName": resource.removeprefix("rdma/"),
-        # how many pods may share the HCAs of one node (upstream: 63)
-        "rdmaHcaMax": instance.fabric.resource_per_node or 63,
+        "resourceName": (instance.fabric.resource or "").removeprefix("rdma/"),
+        "rdmaHcaMax": instance.fabric.resource_per_node,
         "selectors": {"vendors": [MELLANOX_VENDOR], "linkTypes": ["infiniband"]},
     }]}
     return {
         "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{
             "matchExpressions": [{"key": f"feature.node.kubernetes.io/pci-{MELLANOX_VENDOR}.present",
                                   "operator": "In", "values": ["true"]}]}]}},
-        "ofedDriver": {**DOCA_DRIVER,
+        "ofedDriver": {**images["ofedDriver"],
                        # upstream workaround for a module-load race (Mellanox/doca-driver-build#52)
                        "env": [{"name": "OFED_BLACKLIST_MODULES_FILE",
                                 "value": "/host/etc/modprobe.d/blacklist-ofed-modules.conf"}],
                        "upgradePolicy": {"autoUpgrade": True, "maxParallelUpgrades": 1,
                                          "drain": {"enable": True, "force": True, "deleteEmptyDir": True,
                                                    "timeoutSeconds": 300}}},
-        "rdmaSharedDevicePlugin": {**RDMA_SHARED_DP, "config": json.dumps(plugin_config, sort_keys=True)},
+        "rdmaSharedDevicePlugin": {**images["rdmaSharedDevicePlugin"], "config": json.dumps(plugin_config, sort_keys=True)},
     }
+
+
+def storage_account_name(name: str, project: str, stack: str) -> str:
+    """A valid, deterministic storage account name: the cluster name's letters and digits (≤ 14)
+    and a hash of project/stack/name, so two stacks never collide on the global namespace."""
+    digest = hashlib.sha256(f"{project}/{stack}/{name}".encode()).hexdigest()[:8]
+    stem = re.sub(r"[^a-z0-9]", "", name.lower())[:14] or "dynamo"
+    out = f"{stem}{digest}"
+    assert ACCOUNT_NAME.match(out), out
+    return out
 
 
 def _join(sep: str, *parts: Any) -> pulumi.Output[str]:
@@ -294,11 +313,14 @@ class AzureGpuCluster(pulumi.ComponentResource):
                  sku_tier: Literal["Free", "Standard", "Premium"] = "Standard",
                  spot_eviction_policy: Literal["Delete", "Deallocate"] = "Delete",
                  network_operator: bool | None = None,
-                 storage: AzureModelCache | dict | str | None = None,
+                 storage: AzureModelCache | dict | str | None = None, graphs: Sequence[Any] = (),
                  catalog: Any = None, tags: dict[str, str] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         model_cache = model_cache_of(storage)
+        catalog = _catalog(catalog)
         planned = validate(pools, catalog=catalog, kubernetes_version=kubernetes_version, model_cache=model_cache)
+        plans = plan_graphs(graphs, [p.pool for p in planned], catalog)       # before anything is registered
+        desired = {p.pool.name: desired_nodes(p.pool, plans) for p in planned}
         ib_pools = [p for p in planned if p.ib]
         if network_operator is False and ib_pools:
             raise ConfigError(f"network_operator=False but pool(s) {[p.pool.name for p in ib_pools]} use InfiniBand",
@@ -328,11 +350,11 @@ class AzureGpuCluster(pulumi.ComponentResource):
         nodes_subnet = network.Subnet(f"{name}-nodes", resource_group_name=rg_name,
                                       virtual_network_name=vnet.name, address_prefix=node_subnet_cidr, opts=child)
 
+        # untainted: the CPU-only pods (frontend, operator controllers, the model download Job)
+        # run here; every GPU pool is tainted, so nothing else lands on the system pool by accident
         system_pool = {
             "name": "system", "mode": "System", "vm_size": system_vm_size, "count": system_nodes,
             "os_type": "Linux", "os_sku": "Ubuntu", "vnet_subnet_id": nodes_subnet.id,
-            # keep workloads off the system pool
-            "node_taints": ["CriticalAddonsOnly=true:NoSchedule"],
         }
         cluster = containerservice.ManagedCluster(
             f"{name}-aks", resource_group_name=rg_name, location=location, dns_prefix=name,
@@ -352,7 +374,8 @@ class AzureGpuCluster(pulumi.ComponentResource):
 
         self.agent_pools: dict[str, Any] = {}
         for p in planned:
-            args = agent_pool_args(p.pool, p.instance, spot_eviction_policy=spot_eviction_policy)
+            args = agent_pool_args(p.pool, p.instance, spot_eviction_policy=spot_eviction_policy,
+                                   count=desired[p.pool.name])
             ignore = ["count"] if args.get("enable_auto_scaling") else []
             self.agent_pools[p.pool.name] = containerservice.AgentPool(
                 f"{name}-{p.pool.name}", resource_group_name=rg_name, resource_name_=cluster.name,
@@ -378,8 +401,11 @@ class AzureGpuCluster(pulumi.ComponentResource):
             # Network Operator ships NFD; the GPU Operator builds nvidia_peermem against its MOFED
             gpu_values = {"nfd": {"enabled": False}, "driver": {"rdma": {"enabled": True}}}
             ns_labels = {"gpu-operator": dict(PRIVILEGED), "network-operator": dict(PRIVILEGED)}
-        self.platform = PlatformHints(gpu_operator_values=gpu_values, namespace_labels=ns_labels,
-                                      depends_on=tuple(depends))
+        self.platform = PlatformHints(
+            gpu_operator_values=gpu_values, namespace_labels=ns_labels, depends_on=tuple(depends),
+            operator_driver_pools=tuple(p.pool.name for p in planned
+                                        if p.instance.gpus and p.pool.gpu_driver == "operator"))
+        self.pool_taints = {p.pool.name: pool_taints(CLOUD, p.pool, p.instance) for p in planned}
 
         self.storage: dict[str, Any] | None = None
         if model_cache is not None:
@@ -449,7 +475,8 @@ class AzureGpuCluster(pulumi.ComponentResource):
         from pulumi_azure_native import storage
 
         account = storage.StorageAccount(
-            f"{name}-models", resource_group_name=rg_name, location=location, kind="FileStorage",
+            f"{name}-models", account_name=storage_account_name(name, pulumi.get_project(), pulumi.get_stack()),
+            resource_group_name=rg_name, location=location, kind="FileStorage",
             sku={"name": "Premium_LRS"}, minimum_tls_version="TLS1_2", allow_blob_public_access=False,
             enable_https_traffic_only=True, tags=tags, opts=keep)
         share = storage.FileShare(f"{name}-model-cache", resource_group_name=rg_name, account_name=account.name,

@@ -29,12 +29,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import ConfigError, Problem
 from ..hardware.model import InstanceType
-from ..hardware.pool import GPU_TAINT, GpuPool
+from ..hardware.pool import GpuPool
 from ..targets.k8s.fabrics import roce
-from .azure import PlatformHints
+from .common import POOL_LABEL, PROVIDER_TAINTS, PlatformHints, desired_nodes, plan_graphs, pool_taints
 
 CLOUD = "gcp"
-POOL_LABEL = "dynamo-iac/pool"
 NETWORKED = ("gpudirect-tcpx", "gpudirect-tcpxo", "roce")      # fabric kinds that need extra NICs
 MIN_KUBERNETES = (1, 30)
 # a GKE cluster name (≤ 40); it also prefixes GCE network names (≤ 63 with suffixes like -rdma-sub-7)
@@ -231,8 +230,10 @@ def extra_network_names(kind: str, count: int, gvnics: int = 0) -> list[tuple[st
     return []
 
 
-def node_pool_args(p: GpuPool, inst: InstanceType, *, additional_networks: Sequence[dict] = ()) -> dict[str, Any]:
+def node_pool_args(p: GpuPool, inst: InstanceType, *, additional_networks: Sequence[dict] = (),
+                   count: int | None = None) -> dict[str, Any]:
     """The NodePool inputs that the pool and its catalog entry decide (no Pulumi objects)."""
+    count = p.nodes if count is None else count
     kind = inst.fabric.kind
     provider_driver = p.gpu_driver == "provider"
     labels = {**p.labels, POOL_LABEL: p.name}
@@ -251,9 +252,11 @@ def node_pool_args(p: GpuPool, inst: InstanceType, *, additional_networks: Seque
             "type": str(inst.extra["accelerator_type"]), "count": inst.gpus,
             "gpu_driver_installation_config": {
                 "gpu_driver_version": "LATEST" if provider_driver else "INSTALLATION_DISABLED"}}]
-        if p.taint_gpu:
-            node_config["taints"] = [{"key": GPU_TAINT["key"], "value": GPU_TAINT["value"],
-                                      "effect": TAINT_EFFECT[GPU_TAINT["effect"]]}]
+    # the taints we set; GKE adds the Arm one (kubernetes.io/arch=arm64) itself
+    taints = [{"key": t["key"], "value": t["value"], "effect": TAINT_EFFECT[t["effect"]]}
+              for t in pool_taints(CLOUD, p, inst) if t not in PROVIDER_TAINTS.values()]
+    if taints:
+        node_config["taints"] = taints
     if kind in NETWORKED:
         node_config["gvnic"] = {"enabled": True}
     if p.purchase_option == "spot":
@@ -267,9 +270,9 @@ def node_pool_args(p: GpuPool, inst: InstanceType, *, additional_networks: Seque
         args["node_locations"] = list(p.zones)
     if p.min != p.max:
         args["autoscaling"] = {"min_node_count": p.min, "max_node_count": p.max}
-        args["initial_node_count"] = p.nodes
+        args["initial_node_count"] = count
     else:
-        args["node_count"] = p.nodes
+        args["node_count"] = count
     compact = p.placement_group if p.placement_group is not None else (
         kind in NETWORKED and not p.capacity_reservation_id)
     if compact:
@@ -318,7 +321,7 @@ class GcpGpuCluster(pulumi.ComponentResource):
                  node_cidr: str = "10.0.0.0/20", pods_cidr: str = "10.4.0.0/14", services_cidr: str = "10.0.32.0/20",
                  gpudirect: bool = True, pool_networks: dict[str, list[NetworkRef | dict]] | None = None,
                  storage: GcpModelCache | dict | str | None = None, deletion_protection: bool = True,
-                 catalog: Any = None, opts: pulumi.ResourceOptions | None = None) -> None:
+                 graphs: Sequence[Any] = (), catalog: Any = None, opts: pulumi.ResourceOptions | None = None) -> None:
         model_cache = model_cache_of(storage)
         try:
             nets_in = {k: [n if isinstance(n, NetworkRef) else NetworkRef(**n) for n in v]
@@ -329,8 +332,11 @@ class GcpGpuCluster(pulumi.ComponentResource):
         if not CLUSTER_NAME.match(name):
             raise ConfigError(f"{name!r} cannot name a GKE cluster and its VPCs", "name",
                               "use 1-40 lowercase letters, digits and hyphens, starting with a letter")
+        catalog = _catalog(catalog)
         planned = validate(pools, region=region, catalog=catalog, kubernetes_version=kubernetes_version,
                            pool_networks=nets_in, gpudirect=gpudirect, model_cache=model_cache)
+        plans = plan_graphs(graphs, [p.pool for p in planned], catalog)       # before anything is registered
+        desired = {p.pool.name: desired_nodes(p.pool, plans) for p in planned}
         project = project or pulumi.Config("gcp").get("project")
         if project is None and (any(p.kind == "roce" and p.pool.name not in nets_in for p in planned)
                                 or (model_cache is not None and model_cache.kind == "lustre")):
@@ -402,7 +408,8 @@ class GcpGpuCluster(pulumi.ComponentResource):
             **common, opts=child)
         self.node_pools: dict[str, Any] = {}
         for p in planned:
-            args = node_pool_args(p.pool, p.instance, additional_networks=attach.get(p.pool.name, ()))
+            args = node_pool_args(p.pool, p.instance, additional_networks=attach.get(p.pool.name, ()),
+                                  count=desired[p.pool.name])
             ignore = ["nodeCount"] if "autoscaling" in args else []
             self.node_pools[p.pool.name] = container.NodePool(
                 f"{name}-{p.pool.name}", name=p.pool.name, cluster=cluster.name, location=region, **args, **common,
@@ -435,7 +442,10 @@ class GcpGpuCluster(pulumi.ComponentResource):
             # "gke-default" profile): the GPU Operator must not do any of the three
             gpu_values = {"driver": {"enabled": False}, "toolkit": {"enabled": False},
                           "devicePlugin": {"enabled": False}}
-        self.platform = PlatformHints(gpu_operator_values=gpu_values)
+        self.platform = PlatformHints(
+            gpu_operator_values=gpu_values,
+            operator_driver_pools=tuple(p.pool.name for p in gpu_pools if p.pool.gpu_driver == "operator"))
+        self.pool_taints = {p.pool.name: pool_taints(CLOUD, p.pool, p.instance) for p in planned}
 
         self.storage: dict[str, Any] | None = None
         if model_cache is not None:

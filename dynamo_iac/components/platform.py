@@ -51,6 +51,11 @@ class GpuPlatform(pulumi.ComponentResource):
         if multi and grove is False and not lws:
             problems.append(Problem("grove", f"multinode workers {multi} need Grove or LWS, and both are off",
                                     "set grove=True (or lws=True with LWS installed)"))
+        driverless = sorted(getattr(getattr(cluster, "platform", None), "operator_driver_pools", ()) or ())
+        if driverless and not gpu_operator:
+            problems.append(Problem("gpu_operator", f"pool(s) {driverless} leave the NVIDIA driver to the GPU "
+                                    "Operator (gpu_driver='operator'), but gpu_operator=False: their nodes would "
+                                    "have no driver", "set gpu_operator=True, or gpu_driver='provider' on the pools"))
         if problems:
             raise ConfigError(problems)
         grove_on = bool(grove) or (grove is None and bool(multi) and not lws)
@@ -74,14 +79,25 @@ class GpuPlatform(pulumi.ComponentResource):
         depends = list(getattr(hints, "depends_on", ()) or ())
         kopts = pulumi.ResourceOptions(parent=self, provider=provider)
 
+        labelled: dict[str, Any] = {}
+
         def release_of(rname: str, pin: versions.ChartPin, values: dict, deps: list | None = None,
                        chart: str | None = None, version: str | None = None, ns: str | None = None) -> Any:
+            ns = ns or pin.namespace
+            deps = list(deps or [])
+            # Helm's create_namespace makes an unlabelled namespace: where the cluster needs labels
+            # on it (privileged pod security for the operators' DaemonSets), we create it ourselves
+            if ns in labels and ns != hf_token_namespace:
+                if ns not in labelled:
+                    labelled[ns] = k8s.core.v1.Namespace(f"{name}-{ns}", metadata={"name": ns, "labels": labels[ns]},
+                                                         opts=kopts)
+                deps.append(labelled[ns])
             return k8s.helm.v3.Release(
                 rname, name=rname, chart=chart or pin.chart, version=version or pin.version,
                 repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=pin.repo),
-                namespace=ns or pin.namespace, create_namespace=True, values=values, atomic=True,
+                namespace=ns, create_namespace=ns not in labelled, values=values, atomic=True,
                 cleanup_on_fail=True, timeout=1200,
-                opts=pulumi.ResourceOptions.merge(kopts, pulumi.ResourceOptions(depends_on=deps or [])))
+                opts=pulumi.ResourceOptions.merge(kopts, pulumi.ResourceOptions(depends_on=deps)))
 
         self.releases: dict[str, Any] = {}
         if gpu_operator:
