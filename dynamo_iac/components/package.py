@@ -3,6 +3,10 @@
 A component package can only take primitive-typed inputs, so these wrappers take strings,
 numbers and lists, build the typed objects (StackConfig, DynamoGraph) from them, and then run
 exactly the same code as the Python stack program — one path, not a second implementation.
+
+Inputs that decide which resources exist (cloud, instance type, the graph …) must be plain
+values when the component is constructed: one that arrives as an Output of another resource is
+rejected with an error naming it. Only `hf_token` may be an Output (e.g. a config secret).
 """
 
 from typing import Optional, TypedDict
@@ -37,6 +41,34 @@ class ServingStackArgs(TypedDict, total=False):
     """v1beta1 (default) | v1alpha1"""
     project: pulumi.Input[str]
     """GCP project"""
+    hf_token: pulumi.Input[str]
+    """Hugging Face token for gated models; pass a secret (e.g. config.require_secret). Stored in a
+    Kubernetes Secret the workers read; omit for public models"""
+
+
+# the inputs, in schema order (the ServingStackArgs keys)
+_INPUTS = tuple(ServingStackArgs.__annotations__)
+_SECRET_INPUTS = ("hf_token",)
+
+
+def plain_args(name: str, args: dict) -> dict:
+    """The args as plain values; an Output among them is a clear error (it cannot shape the tree)."""
+    from ..errors import DynamoIacError, Problem
+
+    unknown = sorted(set(args) - set(_INPUTS))
+    problems = [Problem(f"{name}.{k}", "unknown ServingStack input", f"known inputs: {', '.join(_INPUTS)}")
+                for k in unknown]
+    for key, value in sorted(args.items()):
+        if key in _SECRET_INPUTS:
+            continue
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, pulumi.Output) for v in values):
+            problems.append(Problem(f"{name}.{key}", "is an Output of another resource, but it decides which "
+                                    "resources the stack creates, so it must be known when the component is built",
+                                    "pass a plain value (a literal or a plain config value)"))
+    if problems:
+        raise DynamoIacError(problems)
+    return dict(args)
 
 
 class ServingStack(pulumi.ComponentResource):
@@ -56,6 +88,7 @@ class ServingStack(pulumi.ComponentResource):
         from ..stacks.config import parse
         from ..stacks.program import build
 
+        args = plain_args(name, dict(args))
         pool = {k: args[k] for k in ("instance_type", "nodes", "max_nodes", "zones", "purchase_option",
                                      "capacity_reservation_id") if args.get(k) is not None}
         pool.setdefault("nodes", 1)
@@ -70,7 +103,8 @@ class ServingStack(pulumi.ComponentResource):
         cfg = parse(values, f"{name} (ServingStack args)")
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "graph.yaml").write_text(str(args.get("graph_yaml") or ""))
-            built = build(cfg, name, Path(tmp), parent=self, export=False)
+            built = build(cfg, name, Path(tmp), parent=self, export=False, prefix=f"{name}-",
+                          hf_token=args.get("hf_token"), token_from_stack=False)
         cluster, capacity = built["cluster"], built["capacity"]
         self.cluster_name = cluster.cluster_name if cluster is not None else pulumi.Output.from_input(None)
         self.kubeconfig = (pulumi.Output.secret(cluster.kubeconfig) if cluster is not None

@@ -50,6 +50,7 @@ def run_program(program: Callable[[], None], *, project: str, stack: str, config
 
     record = StackRecord(stack=stack, project=project)
     seen: dict[str, RecordedResource] = {}
+    duplicates: list[str] = []
 
     class _Mocks(pulumi.runtime.Mocks):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs):
@@ -65,6 +66,9 @@ def run_program(program: Callable[[], None], *, project: str, stack: str, config
             raw = rpc.deserialize_properties(request.object, keep_unknowns=True)
             secrets: list[str] = []
             inputs = _clean(dict(raw), "", secrets)
+            if resp.urn in seen:          # the real engine rejects the program; never merge silently
+                duplicates.append(resp.urn)
+                return resp
             seen[resp.urn] = RecordedResource(
                 urn=resp.urn, type=request.type, name=request.name, parent=request.parent or None,
                 provider=request.provider or None, dependencies=sorted(set(request.dependencies)),
@@ -90,6 +94,13 @@ def run_program(program: Callable[[], None], *, project: str, stack: str, config
     _run()
     if error:
         raise error[0]
+    if duplicates:
+        from ..errors import DynamoIacError, Problem
+
+        raise DynamoIacError([Problem(urn, "duplicate resource URN: two resources of one type have the same name "
+                                      "under the same parent type (the Pulumi engine rejects the program)",
+                                      "give each resource (or each component instance) a unique name")
+                              for urn in sorted(set(duplicates))])
     root = pulumi.runtime.get_root_resource()
     outputs = getattr(root, "outputs", None) or {}
     record.outputs = {}

@@ -117,9 +117,10 @@ def stack_hf_token() -> Any:
 
 
 def build(cfg: StackConfig, stack: str, root: Path, *, parent: Any = None, export: bool = True,
-          hf_token: Any = None, token_from_stack: bool = True) -> dict[str, Any]:
+          hf_token: Any = None, token_from_stack: bool = True, prefix: str = "") -> dict[str, Any]:
     """Register the stack's resources; returns the components (for tests and exports).
-    `parent` nests everything under a component (the component package's ServingStack);
+    `parent` nests everything under a component (the component package's ServingStack) and
+    `prefix` keeps the children's names (so URNs) unique when a program holds several;
     `hf_token`: the HF token (an Input); when None and token_from_stack, the stack's own."""
     import pulumi
 
@@ -160,15 +161,15 @@ def build(cfg: StackConfig, stack: str, root: Path, *, parent: Any = None, expor
     else:
         from ..components.common import provider_from_kubeconfig
 
-        provider = provider_from_kubeconfig(f"{stack}-k8s", cfg.cluster.kubeconfig, context=cfg.cluster.context,
+        provider = provider_from_kubeconfig(f"{prefix}{stack}-k8s", cfg.cluster.kubeconfig, context=cfg.cluster.context,
                                             opts=opts)
-    platform = GpuPlatform("platform", cluster=cluster, provider=provider, graphs=[graph],
+    platform = GpuPlatform(f"{prefix}platform", cluster=cluster, provider=provider, graphs=[graph],
                            namespace=cfg.platform.namespace, gpu_operator=cfg.platform.gpu_operator,
                            grove=cfg.platform.grove, kai=cfg.platform.kai, volcano=cfg.platform.volcano,
                            lws=cfg.platform.lws, prometheus=cfg.platform.prometheus, hf_token=hf_token,
                            hf_token_namespace=cfg.deployment.namespace,
                            dynamo_version=graph.dynamo_version, pools=cfg.pools, opts=opts)
-    deployment = DynamoDeployment(graph.name, graph=graph, platform=platform, pool=cfg.gpu_pool,
+    deployment = DynamoDeployment(f"{prefix}{graph.name}", graph=graph, platform=platform, pool=cfg.gpu_pool,
                                   namespace=cfg.deployment.namespace, api=cfg.deployment.api,
                                   model_download=cfg.deployment.model_download, opts=opts)
     if export:
