@@ -80,7 +80,7 @@ def import_cmd(
         _console().print(f"[yellow]note:[/yellow] {file}: skipped {', '.join(skipped)} — only "
                          "DynamoGraphDeployment documents import into a graph")
     if not graphs:
-        raise DynamoIacError(f"{file} holds no DynamoGraphDeployment", str(file),
+        raise DynamoIacError("holds no DynamoGraphDeployment", str(file),
                              "import a DGD manifest; validate other kinds with `dynamo-iac validate`")
     if to == "python":
         for i, g in enumerate(graphs):

@@ -132,8 +132,21 @@ def test_misspelt_field_rejected_with_suggestion():
     with pytest.raises(GraphError) as e:
         Worker(role="agg", replicaz=2)
     (p,) = e.value.problems
-    assert p.path == "Worker.replicaz" and p.message == "unknown field"
-    assert "replicas" in p.fix
+    assert (p.path, p.message, p.fix) == ("replicaz", "unknown field", "did you mean 'replicas'?")
+
+
+def test_nested_errors_keep_their_full_path_and_all_are_listed():
+    data = {"name": "q", "model": {"id": "m/x"},
+            "workers": [{"role": "agg"}, {"role": "agg", "name": "w2", "replicaz": 2, "parallelism": {"tpp": 2}}]}
+    with pytest.raises(GraphError) as e:
+        DynamoGraph.from_dict(data)
+    assert sorted(problems(e)) == [("workers[1].parallelism.tpp", "unknown field"),
+                                   ("workers[1].replicaz", "unknown field")]
+    # the same through the Python API: nested models given as dicts, positional shorthand intact
+    with pytest.raises(GraphError) as e:
+        DynamoGraph(name="q", model=Model("m/x"), workers=[Worker(), {"role": "agg", "parallelism": {"tp": 0}}])
+    assert problems(e) == [("workers[1].parallelism.tp", "Input should be greater than or equal to 1")]
+    assert Model("m/x").id == "m/x" and Parallelism(4).tp == 4
 
 
 def test_gpus_inconsistent_with_parallelism():

@@ -87,6 +87,43 @@ def _parallelism(tokens: list[str], env: dict[str, str], gpus: int) -> Paralleli
     return par if par.gpus == gpus and (par.ep <= gpus) else None
 
 
+# The shape of every field the importer reads, checked before it reads any: a malformed manifest
+# is reported field by field (GraphError), never a traceback. (kind, children): dict children map
+# keys, "*" any key; a one-element list is "a list of". Everything else is kept verbatim unread.
+_STRS = [str]
+_CONTAINER = (dict, {"name": str, "image": str, "command": _STRS, "args": _STRS,
+                     "env": [(dict, {"name": str})], "resources": (dict, {"limits": dict, "requests": dict})})
+_COMMON = {"replicas": int, "runtimeVersionOverride": str, "multinode": (dict, {"nodeCount": int})}
+_SHAPES = {
+    "v1beta1": (dict, {"components": [(dict, {"name": str, "type": str, **_COMMON, "podTemplate": (dict, {
+        "metadata": dict, "spec": (dict, {"containers": [_CONTAINER]})})})], "backendFramework": str}),
+    "v1alpha1": (dict, {"services": (dict, {"*": (dict, {
+        "componentType": str, "subComponentType": str, **_COMMON, "resources": (dict, {"limits": dict}),
+        "extraPodSpec": (dict, {"mainContainer": _CONTAINER, "containers": [_CONTAINER]}),
+        "extraPodMetadata": dict})}), "backendFramework": str}),
+}
+_META_SHAPE = (dict, {"name": str, "namespace": str, "labels": dict, "annotations": dict})
+_WORDS = {dict: "a mapping", list: "a list", str: "a string", int: "an integer"}
+
+
+def _shape_problems(value: Any, shape: Any, path: str) -> list[Problem]:
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            return [Problem(path, f"must be a list, not {type(value).__name__}", "see the CRD for this field")]
+        return [p for i, v in enumerate(value) for p in _shape_problems(v, shape[0], f"{path}[{i}]")]
+    kind, children = shape if isinstance(shape, tuple) else (shape, {})
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if not ok:
+        return [Problem(path, f"must be {_WORDS[kind]}, not {type(value).__name__} {value!r:.40}",
+                        "see the CRD for this field")]
+    out: list[Problem] = []
+    for k, v in value.items() if children else ():
+        sub = children.get(k, children.get("*"))
+        if sub is not None:
+            out += _shape_problems(v, sub, f"{path}.{k}")
+    return out
+
+
 class _Importer:
     def __init__(self, obj: dict):
         self.obj = obj
@@ -218,6 +255,11 @@ def from_dgd(obj: Any) -> DynamoGraph:
         raise GraphError(f"unsupported apiVersion {api_version!r}", "apiVersion",
                          "use nvidia.com/v1beta1 or nvidia.com/v1alpha1")
     obj = prune_nulls(obj)
+    api = api_version.split("/", 1)[1]
+    shape = _shape_problems(obj.get("metadata", {}), _META_SHAPE, "metadata") + \
+        _shape_problems(obj.get("spec", {}), _SHAPES[api], "spec")
+    if shape:
+        raise GraphError(shape)
     imp = _Importer(obj)
     meta = copy.deepcopy(obj.get("metadata") or {})
     spec = copy.deepcopy(obj.get("spec") or {})
@@ -234,9 +276,14 @@ def from_dgd(obj: Any) -> DynamoGraph:
         items = list((spec.pop("services", {}) or {}).items())
     for i, (cname, body) in enumerate(items):
         if not isinstance(body, dict) or not cname:
-            raise GraphError("component without a name or body", f"spec.components[{i}]",
+            raise GraphError("component without a name or body",
+                             f"spec.components[{i}]" if imp.api == "v1beta1" else f"spec.services.{cname}",
                              "every component needs a name and a spec")
-        comp = imp.v1beta1(body) if imp.api == "v1beta1" else imp.v1alpha1(cname, body)
+        where = f"spec.components[{i}]" if imp.api == "v1beta1" else f"spec.services.{cname}"
+        try:
+            comp = imp.v1beta1(body) if imp.api == "v1beta1" else imp.v1alpha1(cname, body)
+        except GraphError as e:
+            raise GraphError([Problem(f"{where}.{p.path}".rstrip("."), p.message, p.fix) for p in e.problems]) from None
         if isinstance(comp, Frontend) and frontend is None:
             frontend = comp
         elif isinstance(comp, Planner) and planner is None:

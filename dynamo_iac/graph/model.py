@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from contextvars import ContextVar
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -77,6 +78,12 @@ def _suggest_field(err: dict) -> str:
     return f"did you mean {close[0]!r}?" if close else "remove it"
 
 
+# How many _Model constructions are running: pydantic calls the custom __init__ for nested
+# models too, and only the outermost one turns ValidationError into GraphError, so nested errors
+# keep their full location (workers[1].parallelism.tp) and every one of them is reported.
+_CONSTRUCTING: ContextVar[int] = ContextVar("dynamo_iac_constructing", default=0)
+
+
 class _Model(BaseModel):
     """Strict base: unknown keys are errors; pydantic errors become GraphError with paths."""
 
@@ -85,14 +92,20 @@ class _Model(BaseModel):
     def __init__(self, *args: Any, **data: Any) -> None:
         if args:   # positional shorthand for the first field: Model("Qwen/Qwen3-32B")
             fields = list(type(self).model_fields)
+            if len(args) > len(fields):
+                raise GraphError(f"{type(self).__name__} takes at most {len(fields)} positional argument(s)",
+                                 "", "pass the fields by name")
             for name, value in zip(fields, args):
                 data.setdefault(name, value)
+        token = _CONSTRUCTING.set(_CONSTRUCTING.get() + 1)
         try:
             super().__init__(**data)
         except ValidationError as e:
-            # graph-level paths read like the YAML (workers[0].gpus); nested objects name their class
-            prefix = "" if isinstance(self, DynamoGraph) else type(self).__name__
-            raise GraphError(_problems_from(e, prefix)) from None
+            if _CONSTRUCTING.get() > 1:
+                raise               # nested: the outermost construction reports it with its full path
+            raise GraphError(_problems_from(e)) from None
+        finally:
+            _CONSTRUCTING.reset(token)
 
     def __setattr__(self, name: str, value: Any) -> None:
         try:
