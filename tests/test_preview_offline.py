@@ -51,7 +51,7 @@ def test_plan_without_a_crd_skips_only_the_crd_schema_check(no_crd, tmp_path):
     crd = doc["manifest_checks"]["dynamo_crd_schema"]
     assert crd["status"] == "skipped" and "--crd-dir" in crd["enable"]
     dgd = "dynamographdeployment-dynamo-qwen3-32b.yaml"
-    assert doc["manifest_checks"]["not_validated"][dgd].startswith("Dynamo CRD schema not checked")
+    assert doc["manifest_checks"]["not_validated"][dgd].startswith("not validated against the Dynamo CRD schema")
     assert doc["manifest_problems"] == [] and not parts["policy"].failed
     assert parts["policy"].rules                                # the policies ran all the same
 
@@ -189,3 +189,13 @@ def test_stack_name_of_a_missing_file_is_one_error(tmp_path):
     with pytest.raises(ConfigError) as e:
         read_stack_file(str(tmp_path / "Pulumi.none.yaml"))
     assert e.value.problems[0].path == "-s/--stack"
+
+
+def test_foreign_custom_resources_are_reported_not_validated():
+    from dynamo_iac.preview.checks import check_manifests
+
+    net = {"apiVersion": "networking.gke.io/v1", "kind": "Network", "metadata": {"name": "rdma-0"}, "spec": {}}
+    checks = check_manifests([("network-rdma-0.yaml", net)], None)
+    assert checks.problems == []
+    assert checks.not_validated == {"network-rdma-0.yaml": "not checked: no schema for networking.gke.io/v1/Network "
+                                                           "(another operator's resource)"}

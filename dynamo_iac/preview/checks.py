@@ -55,34 +55,25 @@ def resolve_crd(crd_dir: Path | None) -> Path | None:
     return found.resolve() if found is not None and found.exists() else None
 
 
-def _foreign_note(obj: dict) -> str | None:
-    """Why a foreign custom resource is not validated (the validator's shared helper when present)."""
-    from ..targets.k8s import validate as v
-
-    note = getattr(v, "foreign_resource_note", None)
-    if note is not None:
-        return note(obj)
-    if v.is_foreign_custom_resource(obj):
-        return f"not validated: no schema for {obj.get('apiVersion')}/{obj.get('kind')} (another operator's CRD)"
-    return None
-
-
 def check_manifests(objs: list[tuple[str, dict]], crd: Path | None) -> ManifestChecks:
-    from ..targets.k8s.merge import prune_nulls
-    from ..targets.k8s.validate import validate_manifest
+    from ..targets.k8s.validate import check_manifest, foreign_resource_note
 
     out = ManifestChecks(crd=str(crd) if crd is not None else None)
     for fname, obj in objs:
-        note = _foreign_note(obj)
-        if note is not None:
-            out.not_validated[fname] = note
-            continue
+        notes: list[str] = []
         if str(obj.get("apiVersion", "")).startswith("nvidia.com/") and crd is None:
             from ..targets.k8s.admission import admission_problems
+            from ..targets.k8s.merge import prune_nulls
 
-            found = admission_problems(prune_nulls(obj))
-            out.not_validated[fname] = "Dynamo CRD schema not checked (no CRD); admission rules checked"
+            # the CRD's schema and CEL rules need the CRD; the webhook's rules do not
+            found = admission_problems(prune_nulls(obj), None, notes)
+            notes.insert(0, "not validated against the Dynamo CRD schema or its CEL rules (no CRD); "
+                            "the operator's webhook rules were checked")
+        elif foreign_resource_note(obj) is not None:
+            found, notes = [], [foreign_resource_note(obj)]
         else:
-            found = validate_manifest(obj, crd_dir=crd)
+            found, notes = check_manifest(obj, crd_dir=crd)
+        if notes:
+            out.not_validated[fname] = "; ".join(notes)
         out.problems += [f"{fname}: {p}" for p in found]
     return out
