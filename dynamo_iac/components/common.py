@@ -10,16 +10,9 @@ from typing import Any
 import pulumi
 
 from ..errors import ConfigError, PlanError, Problem
+from ..targets.k8s.overlay import PROVIDER_TAINTS, pool_taints, tolerations_for  # noqa: F401  (re-exported)
 
 POOL_LABEL = "dynamo-iac/pool"
-GPU_TAINT_KEY = "nvidia.com/gpu"
-# Taints a cloud puts on nodes by itself (so a pod on such a pool must tolerate them):
-# AKS taints every Spot node (AKS docs "Add a Spot node pool"); GKE taints Arm nodes
-# (GKE docs "Arm workloads": kubernetes.io/arch=arm64:NoSchedule). EKS and GKE Spot add none.
-PROVIDER_TAINTS = {
-    ("azure", "spot"): {"key": "kubernetes.azure.com/scalesetpriority", "value": "spot", "effect": "NoSchedule"},
-    ("gcp", "arm64"): {"key": "kubernetes.io/arch", "value": "arm64", "effect": "NoSchedule"},
-}
 
 
 def component_type(kind: str, name: str) -> str:
@@ -64,32 +57,6 @@ class PlatformHints:
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     depends_on: tuple[pulumi.Resource, ...] = ()
     operator_driver_pools: tuple[str, ...] = ()
-
-
-def pool_taints(cloud: str, pool: Any, instance: Any) -> list[dict[str, str]]:
-    """Every taint the nodes of `pool` carry, in Kubernetes form: the GPU taint we set, the ones
-    the cloud adds itself. The one source for the node groups' taints and the pods' tolerations."""
-    taints = []
-    if instance.gpus and pool.taint_gpu:
-        from ..hardware.pool import GPU_TAINT
-
-        taints.append(dict(GPU_TAINT))
-    for key in (pool.purchase_option, instance.arch):
-        if (cloud, key) in PROVIDER_TAINTS:
-            taints.append(dict(PROVIDER_TAINTS[(cloud, key)]))
-    return taints
-
-
-def tolerations_for(taints: list[dict[str, str]]) -> list[dict[str, str]]:
-    """Tolerations of exactly these taints. The GPU taint is tolerated by key (operator Exists),
-    as the GPU Operator and upstream recipes write it; the others by key and value."""
-    out = []
-    for t in taints:
-        if t["key"] == GPU_TAINT_KEY:
-            out.append({"key": t["key"], "operator": "Exists", "effect": t["effect"]})
-        else:
-            out.append({"key": t["key"], "operator": "Equal", "value": t["value"], "effect": t["effect"]})
-    return out
 
 
 def plan_graphs(graphs: Any, pools: Any, catalog: Any) -> dict[str, Any]:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from typing import Any
 
 import pulumi
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DynamoIacError, Problem
 from ..hardware.pool import GpuPool
+from ..plan import plan as plan_graph
+from ..targets.k8s.overlay import RenderTarget
 from .common import component_type
 
 IMMUTABLE_ANNOTATION = "dynamo-iac.nvidia.com/immutable-shape"
@@ -37,31 +40,39 @@ class DynamoDeployment(pulumi.ComponentResource):
     """Outputs: dgd (the CustomResource), manifest (the rendered dict), capacity (the plan)."""
 
     def __init__(self, name: str, *, graph: Any, platform: Any, pool: GpuPool | str | None = None,
-                 namespace: str | None = None, api: str = "v1beta1", model_download: bool = False,
-                 catalog: Any = None, opts: pulumi.ResourceOptions | None = None) -> None:
+                 placement: dict[str, str] | None = None, namespace: str | None = None, api: str = "v1beta1",
+                 model_download: bool = False, catalog: Any = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        """`pool`: plan on this pool only (default: every pool of the cluster, the planner picks);
+        `placement`: worker name → pool name, to pin workers yourself (checked like the plan's)."""
         from ..hardware.catalog import load
-        from ..plan import plan as plan_graph
-        from ..targets.k8s.overlay import RenderTarget
 
         graph.check()
         cat = catalog or load()
         pools = list(getattr(platform, "pools", []) or [])
+        by_name = {p.name: p for p in pools}
         if isinstance(pool, str):
-            match = [p for p in pools if p.name == pool]
-            if not match:
+            if pool not in by_name:
                 raise ConfigError(f"no pool {pool!r} on this cluster", "pool",
-                                  f"use one of {', '.join(p.name for p in pools) or '(none)'}")
-            pool = match[0]
-        if pool is None and pools:
-            pool = pools[0]
+                                  f"use one of {', '.join(by_name) or '(none)'}")
+            pool = by_name[pool]
         namespace = namespace or graph.namespace or getattr(platform, "workload_namespace", "default")
         target = None
         capacity = None
-        if pool is not None:
-            instance = (getattr(platform, "instances", {}) or {}).get(pool.name) or cat.get(pool.instance_type)
-            capacity = plan_graph(graph, [pool], catalog=cat)          # PlanError before any resource
-            self._placement_checks(graph, pool, instance)
-            target = RenderTarget.for_pool(pool, instance)
+        candidates = [pool] if pool is not None else pools
+        if candidates:
+            every = by_name | {p.name: p for p in candidates}
+            known = getattr(platform, "instances", {}) or {}
+            instances = {n: known.get(n) or cat.get(p.instance_type) for n, p in every.items()}
+            capacity = plan_graph(graph, candidates, catalog=cat)          # PlanError before any resource
+            where = self._placement(graph, capacity, placement, every)
+            self._placement_checks(graph, where, every, instances)
+            cloud = getattr(platform, "cloud", "") or ""
+            targets = {n: RenderTarget.for_pool(p, instances[n], cloud=cloud) for n, p in every.items()}
+            # the pool of the first placed worker carries the DGD's default target
+            home = next(iter(where.values()), candidates[0].name)
+            target = replace(targets[home], components=tuple(
+                (w, targets[p]) for w, p in sorted(where.items()) if p != home))
         dgd = graph.to_dgd(api, target)
         dgd["metadata"]["namespace"] = namespace
         dgd["metadata"].setdefault("annotations", {})[IMMUTABLE_ANNOTATION] = immutable_shape(dgd)
@@ -99,11 +110,36 @@ class DynamoDeployment(pulumi.ComponentResource):
         self.register_outputs({"name": dgd["metadata"]["name"], "namespace": namespace, "api": api})
 
     @staticmethod
-    def _placement_checks(graph: Any, pool: GpuPool, instance: Any) -> None:
-        from ..errors import DynamoIacError
+    def _placement(graph: Any, capacity: Any, placement: dict[str, str] | None, pools: dict[str, GpuPool]
+                   ) -> dict[str, str]:
+        """GPU worker name → pool: where the plan put its replicas, or where `placement` pins it."""
+        where: dict[str, str] = {}
+        for pp in capacity.pools:
+            for node in pp.nodes:
+                for label in node.slots.values():
+                    where.setdefault(label.split("[", 1)[0], pp.pool.name)
+        names = [n for w, n in zip(graph.workers, graph.worker_names()) if w.gpu_count]
+        problems = []
+        for w, p in sorted((placement or {}).items()):
+            if w not in names:
+                problems.append(Problem(f"placement[{w}]", f"{graph.name} has no GPU worker {w!r}",
+                                        f"use one of {names}"))
+            elif p not in pools:
+                problems.append(Problem(f"placement[{w}]", f"no pool {p!r} on this cluster",
+                                        f"use one of {sorted(pools)}"))
+            else:
+                where[w] = p
+        if problems:
+            raise DynamoIacError(problems)
+        return {w: where[w] for w in names if w in where}
+
+    @staticmethod
+    def _placement_checks(graph: Any, where: dict[str, str], pools: dict[str, GpuPool], instances: dict[str, Any]
+                          ) -> None:
         from ..targets.k8s.fabrics import infiniband, roce
 
-        placed = [(w.name, w.role, pool, instance) for w in graph.workers]
+        roles = {n: w.role for w, n in zip(graph.workers, graph.worker_names())}
+        placed = [(w, roles[w], pools[p], instances[p]) for w, p in sorted(where.items())]
         problems = infiniband.placement_problems(placed) + roce.placement_problems(placed)
         if problems:
             raise DynamoIacError(problems)

@@ -16,6 +16,7 @@ import yaml
 from ...errors import GraphError
 from ...graph.commands import frontend_command, worker_command
 from ...graph.model import DEFAULT_NAMES, DynamoGraph, Frontend, Planner, Worker, _Component
+from .convert import convert_component, convert_spec
 from .merge import merge, prune_nulls
 from .overlay import FabricOverlay, RenderTarget
 
@@ -75,6 +76,7 @@ def _image(graph: DynamoGraph, comp: _Component, overlay: FabricOverlay) -> str 
 def _parts(graph: DynamoGraph, comp: _Component, target: RenderTarget) -> _Parts:
     kind = _component_type(comp)
     name = comp.name or DEFAULT_NAMES[comp.role if isinstance(comp, Worker) else kind]
+    target = target.for_component(name)        # the worker's own pool when the plan spread them
     is_worker = isinstance(comp, Worker)
     p = _Parts(name=name, type=kind, comp=comp)
     overlay = FabricOverlay()
@@ -187,7 +189,7 @@ def _v1beta1(graph: DynamoGraph, p: _Parts) -> dict[str, Any]:
     if p.pod_metadata:
         template["metadata"] = p.pod_metadata
     out["podTemplate"] = template
-    return merge(out, _extra_for(comp, "v1beta1", p.name))
+    return out
 
 
 # ------------------------------------------------------------------------------------ v1alpha1
@@ -244,47 +246,22 @@ def _v1alpha1(graph: DynamoGraph, p: _Parts) -> dict[str, Any]:
         out["extraPodSpec"] = extra_pod
     if p.pod_metadata:
         out["extraPodMetadata"] = p.pod_metadata
-    return merge(out, _extra_for(comp, "v1alpha1", p.name))
+    return out
 
 
 # ------------------------------------------------------------------------------------ raw layers
-_V1ALPHA1_TO_V1BETA1 = {"envs": "env"}
+def _with_extra(out: dict[str, Any], comp: _Component, api: str, name: str, spec_adds: list[dict]) -> dict[str, Any]:
+    """The rendered component with its raw layer, converted when it was kept in the other API."""
+    frag = convert_component(comp.extra, comp.extra_api, api, f"{_path_of(comp)}.extra")
+    if frag.spec:
+        spec_adds.append(frag.spec)
+    return merge(merge(frag.template, out), frag.component)
 
 
-def _extra_for(comp: _Component | Any, api: str, where: str) -> dict[str, Any]:
-    extra = getattr(comp, "extra", None) or {}
-    src = getattr(comp, "extra_api", api)
-    if not extra or src == api:
-        return extra
-    return _convert_fields(extra, src, api, f"component {where}")
-
-
-def _convert_fields(extra: dict[str, Any], src: str, dst: str, where: str) -> dict[str, Any]:
-    """Convert raw fields between API versions where the mapping is one-to-one."""
-    out: dict[str, Any] = {}
-    bad = []
-    for k, v in extra.items():
-        if k in ("annotations", "labels", "replicas", "multinode", "scalingAdapter", "minAvailable",
-                 "modelRef", "globalDynamoNamespace", "topologyConstraint", "providerOverride",
-                 "priorityClassName", "backendFramework", "restart"):
-            out[k] = v
-        elif src == "v1alpha1" and k == "sharedMemory" and isinstance(v, dict):
-            out["sharedMemorySize"] = "0" if v.get("disabled") else v.get("size")
-        elif src == "v1beta1" and k == "sharedMemorySize":
-            out["sharedMemory"] = {"disabled": True} if str(v) == "0" else {"size": v}
-        elif src == "v1alpha1" and k == "envs":
-            out["env"] = v
-        elif src == "v1beta1" and k == "env":
-            out["envs"] = v
-        elif src == "v1alpha1" and k == "scalingAdapter" and isinstance(v, dict):
-            if v.get("enabled"):
-                out["scalingAdapter"] = {}
-        else:
-            bad.append(k)
-    if bad:
-        raise GraphError(f"{where}: raw field(s) {', '.join(sorted(bad))} of {src} have no one-to-one "
-                         f"{dst} equivalent", "extra", f"render with api={src!r} or move them into typed fields")
-    return out
+def _path_of(comp: _Component) -> str:
+    if isinstance(comp, Worker):
+        return f"workers[{comp.name}]"
+    return "frontend" if isinstance(comp, Frontend) else "planner"
 
 
 # ------------------------------------------------------------------------------------ whole graph
@@ -309,15 +286,16 @@ def render_dgd(graph: DynamoGraph, api: str = "v1beta1", target: RenderTarget | 
         meta["annotations"] = dict(graph.annotations)
     meta = merge(meta, graph.metadata_extra)
     spec: dict[str, Any] = {}
+    spec_adds: list[dict] = []
     cache = graph.model.cache if graph.model else None
     if api == "v1beta1":
-        spec["components"] = [_v1beta1(graph, p) for p in parts]
+        spec["components"] = [_with_extra(_v1beta1(graph, p), p.comp, api, p.name, spec_adds) for p in parts]
         for rc in graph.extra_components:
             spec["components"].append(_raw_component(rc, "v1beta1"))
         if graph.env:
             spec["env"] = _env_list(graph.env)
     else:
-        services = {p.name: _v1alpha1(graph, p) for p in parts}
+        services = {p.name: _with_extra(_v1alpha1(graph, p), p.comp, api, p.name, spec_adds) for p in parts}
         for rc in graph.extra_components:
             services[rc.name] = _raw_component(rc, "v1alpha1")
         spec["services"] = services
@@ -330,10 +308,9 @@ def render_dgd(graph: DynamoGraph, api: str = "v1beta1", target: RenderTarget | 
             spec["pvcs"] = [pvc]
     if any(w.generate_command for w in graph.workers):   # imports keep theirs in spec_extra, if any
         spec["backendFramework"] = graph.backend
-    extra = graph.spec_extra
-    if extra and graph.spec_extra_api != api:
-        extra = _convert_fields(extra, graph.spec_extra_api, api, "spec")
-    spec = merge(spec, extra)
+    for add in spec_adds:
+        spec = merge(spec, add)
+    spec = merge(spec, convert_spec(graph.spec_extra, graph.spec_extra_api, api))
     return prune_nulls({"apiVersion": f"{GROUP}/{api}", "kind": "DynamoGraphDeployment",
                         "metadata": meta, "spec": spec})
 

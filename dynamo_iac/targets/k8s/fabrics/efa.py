@@ -2,17 +2,18 @@
 
 Matches the fabric parts of the upstream AWS recipe (recipes/qwen3-32b/vllm/cloud-providers,
 overlay aws-p5.48xlarge): `vpc.amazonaws.com/efa` = the pod's GPU share of the node's EFA
-interfaces (catalog.fabric_share: 16 of 32 for a TP4 pod on p5.48xlarge), libfabric env
+interfaces (hardware.fabric.pod_request: 16 of 32 for a TP4 pod on p5.48xlarge), libfabric env
 (FI_PROVIDER=efa, FI_EFA_USE_DEVICE_RDMA=1, SHM transfer off), NIXL's LIBFABRIC backend for
-KV transfer and KVBM, IPC_LOCK (+ privileged, as upstream) and the release's `-efa` image.
+KV transfer and KVBM, the RDMA security context (overlay.RDMA_CAPABILITIES, privileged, root —
+as upstream) and the release's `-efa` image.
 EFA cannot carry KV between two pods of one node (EAGAIN), so prefill and decode are kept apart.
 """
 from __future__ import annotations
 
 from ....errors import ConfigError, DynamoIacError
-from ....hardware.catalog import fabric_share
+from ....hardware.fabric import pod_request
 from ....hardware.model import InstanceType
-from ..overlay import FabricOverlay
+from ..overlay import RDMA_CAPABILITIES, FabricOverlay
 
 KIND = "efa"
 ENV = (("DYN_KVBM_NIXL_BACKEND_LIBFABRIC", "true"),
@@ -35,9 +36,9 @@ def overlay(instance: InstanceType, worker_gpus: int) -> FabricOverlay:
     if worker_gpus < 1:
         raise DynamoIacError(f"an EFA overlay is for GPU workers, got {worker_gpus} GPUs", "worker.gpus",
                              "apply fabric overlays to GPU workers only")
-    count = fabric_share(instance, worker_gpus)
+    count = pod_request(instance, worker_gpus)       # what the planner packs nodes against
     return FabricOverlay(
         kind=KIND, env=ENV, kv_backends=(fab.nixl_backend or "LIBFABRIC",),
         resources=((fab.resource, str(count)),),
-        capabilities=("IPC_LOCK",), privileged=True, image_variant="efa",
+        capabilities=RDMA_CAPABILITIES, privileged=True, run_as_user=0, image_variant="efa",
         separate_prefill_decode_nodes=not fab.same_node_kv_transfer)

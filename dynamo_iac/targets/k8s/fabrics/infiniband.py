@@ -5,8 +5,9 @@ Derived from the catalog entry only. Matches the fabric parts of the upstream AK
   - the RDMA shared device plugin's resource (`rdma/shared_ib: 1`; one grant opens every HCA),
   - UCX over IB with GPUDirect RDMA (`UCX_NET_DEVICES` = one HCA per GPU of the pod,
     `UCX_IB_GPU_DIRECT_RDMA=yes`), NCCL bootstrap on eth0, NIXL's UCX backend,
-  - the `/dev/infiniband` host devices mounted into the container, `IPC_LOCK` for pinned memory,
-  - the toleration of the GPU pool's taint.
+  - the `/dev/infiniband` host devices mounted into the container and the RDMA security context
+    (overlay.RDMA_CAPABILITIES, privileged, root — as upstream).
+The pool's tolerations (GPU taint, AKS Spot) come from the pool (RenderTarget.for_pool).
 The cluster side (Network Operator, NicClusterPolicy, device plugin) is components/azure.py.
 """
 from __future__ import annotations
@@ -14,16 +15,16 @@ from __future__ import annotations
 from typing import Sequence
 
 from ....errors import ConfigError, DynamoIacError, Problem
+from ....hardware.fabric import pod_request
 from ....hardware.model import InstanceType
 from ....hardware.pool import GpuPool
-from ..overlay import FabricOverlay
+from ..overlay import RDMA_CAPABILITIES, FabricOverlay
 
 KIND = "infiniband"
 # mlx5 is the driver of the ConnectX HCAs on every ND-series VM; ports are 1-based.
 HCA_PREFIX = "mlx5_"
 IB_VOLUME = {"name": "ib", "hostPath": {"path": "/dev/infiniband"}}
 IB_MOUNT = {"name": "ib", "mountPath": "/dev/infiniband"}
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
 
 def ucx_net_devices(hcas: int) -> str:
@@ -58,12 +59,12 @@ def overlay(instance: InstanceType, worker_gpus: int) -> FabricOverlay:
              ("UCX_IB_GPU_DIRECT_RDMA", "yes"),
              ("NCCL_SOCKET_IFNAME", "eth0")),
         kv_backends=(backend,),
-        # the shared device plugin hands every HCA to any pod holding one unit
-        resources=((fab.resource or "", "1"),),
-        capabilities=("IPC_LOCK",),
+        # the shared device plugin hands every HCA to any pod holding one unit (catalog
+        # pod_request: one; the planner packs nodes against resource_per_node = rdmaHcaMax)
+        resources=((fab.resource or "", str(pod_request(instance, worker_gpus))),),
+        capabilities=RDMA_CAPABILITIES, privileged=True, run_as_user=0,
         volumes=(IB_VOLUME,),
         volume_mounts=(IB_MOUNT,),
-        tolerations=(GPU_TOLERATION,),
         separate_prefill_decode_nodes=not fab.same_node_kv_transfer,
     )
 

@@ -6,7 +6,8 @@ Derived from the catalog entry only. Matches the fabric parts of the upstream GK
     attached through the `networking.gke.io/interfaces` annotation (eth0 stays the default),
   - the NCCL gIB plugin and the GKE-installed NVIDIA libraries mounted from the host,
   - NCCL bootstrap on eth0 without cross-NIC rings, NIXL's default (UCX) backend,
-  - `IPC_LOCK`, the tolerations of the GPU pool's taint and of GKE's arm64 taint.
+  - the RDMA security context (overlay.RDMA_CAPABILITIES, privileged, root — as upstream) and
+    the toleration of GKE's arm64 taint; the pool's own tolerations come from the pool.
 The names of the Network objects are shared with components/gcp.py, which creates them.
 """
 from __future__ import annotations
@@ -17,11 +18,10 @@ from typing import Sequence
 from ....errors import ConfigError, DynamoIacError, Problem
 from ....hardware.model import InstanceType
 from ....hardware.pool import GpuPool
-from ..overlay import FabricOverlay
+from ..overlay import RDMA_CAPABILITIES, FabricOverlay
 
 KIND = "roce"
 NETWORK_RESOURCE = "networking.gke.io.networks"
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 # GKE taints Arm nodes (A4X / GB200) with kubernetes.io/arch=arm64:NoSchedule
 ARM64_TOLERATION = {"key": "kubernetes.io/arch", "operator": "Equal", "value": "arm64", "effect": "NoSchedule"}
 # where GKE's nccl-rdma-installer puts the gIB NCCL plugin and GKE puts the NVIDIA driver libraries
@@ -74,13 +74,13 @@ def overlay(instance: InstanceType, worker_gpus: int) -> FabricOverlay:
     first = 1 + gvnic_networks(instance)
     # upstream tolerates GKE's arm64 taint on every RoCE worker, so one manifest serves A3 Ultra /
     # A4 (x86) and A4X (arm64) pools; harmless where no node carries the taint
-    tolerations = [GPU_TOLERATION, ARM64_TOLERATION]
+    tolerations = [ARM64_TOLERATION]
     return FabricOverlay(
         kind=KIND,
         env=(("NCCL_SOCKET_IFNAME", "eth0"), ("NCCL_CROSS_NIC", "0")),
         kv_backends=None,            # upstream leaves NIXL on its default backend (UCX)
         resources=tuple(resources),
-        capabilities=("IPC_LOCK",),
+        capabilities=RDMA_CAPABILITIES, privileged=True, run_as_user=0,
         volumes=tuple({"name": n, "hostPath": {"path": host}} for n, host, _ in HOST_LIBS),
         volume_mounts=tuple({"name": n, "mountPath": mount} for n, _, mount in HOST_LIBS),
         pod_annotations=(("networking.gke.io/default-interface", "eth0"),
@@ -101,3 +101,4 @@ def placement_problems(placed: Sequence[tuple[str, str, GpuPool, InstanceType]])
     return [Problem("deployment.pool", f"prefill and decode workers sit on RoCE pools in zones {zones} ({where}); "
                     "a RoCE network is zonal, so KV transfer between zones has no RDMA path",
                     "put every prefill and decode worker's pool in one zone")]
+
