@@ -10,13 +10,15 @@ from hypothesis import strategies as st
 from dynamo_iac import patterns
 from dynamo_iac.errors import PlanError
 from dynamo_iac.graph import DynamoGraph, Model, Parallelism, Worker
+from dynamo_iac.hardware import fabric
 from dynamo_iac.hardware.catalog import fabric_share, load
 from dynamo_iac.hardware.pool import GpuPool
 from dynamo_iac.plan import auto_pools, plan
 from dynamo_iac.plan.capacity import node_lower_bound
 
-P5 = GpuPool(name="h100", instance_type="p5.48xlarge", nodes=2, max_nodes=8, zones=["us-east-1a"])
-ND = GpuPool(name="nd", instance_type="Standard_ND96isr_H100_v5", nodes=2, max_nodes=8)
+# nodes left unset: the plan sizes the pool (provisioned = needed)
+P5 = GpuPool(name="h100", instance_type="p5.48xlarge", max_nodes=8, zones=["us-east-1a"])
+ND = GpuPool(name="nd", instance_type="Standard_ND96isr_H100_v5", max_nodes=8)
 
 
 def test_aggregated_2x_tp4_on_p5_is_one_full_node():
@@ -56,7 +58,7 @@ def test_70b_bf16_at_tp1_does_not_fit_80gb():
 
 
 def test_pool_max_too_small_says_how_to_fix():
-    small = GpuPool(name="h100", instance_type="p5.48xlarge", nodes=1, max_nodes=1, zones=["us-east-1a"])
+    small = GpuPool(name="h100", instance_type="p5.48xlarge", max_nodes=1, zones=["us-east-1a"])
     with pytest.raises(PlanError) as e:
         plan(patterns.disaggregated("d", "m/x", tp=4), [small])
     (p,) = e.value.problems
@@ -70,8 +72,9 @@ def test_unknown_instance_type_suggests():
 
 
 def test_cost_and_unknown_price_warning():
-    c = plan(patterns.disaggregated("d", "m/x", tp=4), [P5])
-    assert c.cost_per_hour() == pytest.approx(2 * load().get("p5.48xlarge").price("on-demand"))
+    cb = P5.model_copy(update={"purchase_option": "capacity-block"})
+    c = plan(patterns.disaggregated("d", "m/x", tp=4), [cb])
+    assert c.cost_per_hour() == pytest.approx(2 * load().get("p5.48xlarge").price("capacity-block"))
     assert c.cost_per_month() == pytest.approx(c.cost_per_hour() * 730)
     c2 = plan(patterns.disaggregated("d", "m/x", tp=4), [ND])
     assert c2.cost_per_hour() is None and any("price unknown" in w for w in c2.warnings)
@@ -84,7 +87,7 @@ def test_fabric_share_matches_upstream_recipe():
 
 
 def test_auto_pools_picks_a_feasible_cheapest_type():
-    (pool,) = auto_pools(patterns.disaggregated("d", "m/x", tp=4), "aws")
+    (pool,) = auto_pools(patterns.disaggregated("d", "m/x", tp=4), "aws", zone="us-east-1a")
     assert load().get(pool.instance_type).price("on-demand") is not None
     with pytest.raises(PlanError):
         auto_pools(patterns.aggregated("big", Model("x/y", params_b=2000, dtype="bf16"), tp=1), "aws", gpu="l40s")
@@ -96,14 +99,16 @@ def test_json_is_deterministic():
 
 
 # ------------------------------------------------------------------ properties
-def _brute_min_bins(sizes: list[int], cap: int) -> int:
+def _brute_min_bins(sizes: list[int], cap: int, demand=lambda s: 0, fcap: int | None = None) -> int:
+    """Every assignment of items to bins; a bin holds ≤ cap GPUs and ≤ fcap fabric units."""
     best = len(sizes)
     n = len(sizes)
     for assign in itertools.product(range(n), repeat=n):
-        loads: dict[int, int] = {}
+        loads: dict[int, list[int]] = {}
         for s, b in zip(sizes, assign):
-            loads[b] = loads.get(b, 0) + s
-        if all(v <= cap for v in loads.values()):
+            g, f = loads.get(b, [0, 0])
+            loads[b] = [g + s, f + demand(s)]
+        if all(g <= cap and (fcap is None or f <= fcap) for g, f in loads.values()):
             best = min(best, len(loads))
     return best
 
@@ -122,9 +127,10 @@ def small_graph(draw):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(g=small_graph(), inst=st.sampled_from(["p5.48xlarge", "Standard_ND96isr_H100_v5", "g6e.12xlarge"]))
+@given(g=small_graph(), inst=st.sampled_from(["p5.48xlarge", "Standard_ND96isr_H100_v5", "g6e.12xlarge",
+                                              "p4d.24xlarge", "g6e.24xlarge", "a3-ultragpu-8g"]))
 def test_placement_properties(g, inst):
-    pool = GpuPool(name="p", instance_type=inst, nodes=1, max_nodes=64)
+    pool = GpuPool(name="p", instance_type=inst, max_nodes=64, zones=["z-1a"])
     it = load().get(inst)
     try:
         c = plan(g, [pool])
@@ -145,6 +151,11 @@ def test_placement_properties(g, inst):
             roles.add(lbl.split("[")[0])
         if not it.fabric.same_node_kv_transfer:
             assert not ({"PrefillWorker", "DecodeWorker"} <= roles)   # fabric rule
+        # the fabric resource is never over-committed either (what the k8s overlay requests per pod)
+        cap = fabric.node_capacity(it)
+        if cap is not None:
+            pods = {lbl: sum(1 for v in node.slots.values() if v == lbl) for lbl in set(node.slots.values())}
+            assert sum(fabric.pod_request(it, n) for n in pods.values()) <= cap
     # every replica placed exactly once, with all its GPUs, on one node (none spans two here)
     expected = {f"{w.name}[{r}]": w.gpu_count for w in g.workers for r in range(w.replicas)}
     assert labels == expected
@@ -161,6 +172,7 @@ def test_placement_properties(g, inst):
             continue
         key = w.role if not it.fabric.same_node_kv_transfer else "all"
         groups.setdefault(key, []).extend([w.gpu_count] * w.replicas)
-    brute = whole + sum(_brute_min_bins(v, it.gpus) for v in groups.values())
+    brute = whole + sum(_brute_min_bins(v, it.gpus, lambda s: fabric.pod_request(it, s), fabric.node_capacity(it))
+                        for v in groups.values())
     assert len(pp.nodes) == brute
     assert len(pp.nodes) >= node_lower_bound(g, it)

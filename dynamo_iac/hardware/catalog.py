@@ -3,22 +3,30 @@
     cat = load()                      # package data + $DYNAMO_IAC_CATALOG (os.pathsep-separated)
     cat.get("p5.48xlarge")            # → InstanceType; ConfigError with close matches when unknown
     cat.select(cloud="aws", gpu="h100")
+
+Override files use the same schema. An entry whose name is already known is deep-merged onto it:
+mappings merge key by key, `prices` merge by (option, region) (a price of a new option/region is
+added, one of a known option/region replaces it), any other value replaces. A name new to the
+catalog must be a complete entry. Every bad file is a ConfigError naming the file and YAML path.
 """
 from __future__ import annotations
 
 import difflib
-import math
 import os
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 import yaml
 from pydantic import ValidationError
 
 from ..errors import ConfigError, Problem
+from .fabric import pod_request
 from .model import InstanceType
+
+TOP_KEYS = ("sources", "fabrics", "instances")   # sources/fabrics hold YAML anchors only
+SCHEMA_FIX = "see the schema in dynamo_iac/hardware/model.py and the entries in dynamo_iac/data/catalog.yaml"
 
 
 class Catalog:
@@ -44,12 +52,17 @@ class Catalog:
                               "list them with `dynamo-iac catalog`, or add it with your own catalog file "
                               "(DYNAMO_IAC_CATALOG)") from None
 
+    def gpu_models(self) -> list[str]:
+        return sorted({it.gpu_model for it in self._entries.values() if it.gpus})
+
     def select(self, cloud: str | None = None, gpu: str | None = None, gpus_only: bool = False) -> list[InstanceType]:
+        """Entries of `cloud` whose GPU model is `gpu` (case-insensitive; "a100" also matches the
+        A100-40GB / A100-80GB variants, "b200" does not match GB200)."""
         out = []
         for it in self._entries.values():
             if cloud and it.cloud != cloud:
                 continue
-            if gpu and gpu.lower() not in it.gpu_model.lower():
+            if gpu and not gpu_matches(it.gpu_model, gpu):
                 continue
             if gpus_only and it.gpus == 0:
                 continue
@@ -57,20 +70,68 @@ class Catalog:
         return out
 
 
-def _parse(text: str, source: str) -> dict[str, InstanceType]:
+def gpu_matches(model: str, wanted: str) -> bool:
+    m, w = model.lower(), wanted.lower()
+    return m == w or m.split("-")[0] == w
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if k == "prices" and isinstance(v, list) and isinstance(base.get(k), (list, tuple)):
+            keyed = {(p.get("option"), p.get("region")): p for p in base[k]}
+            for p in v:
+                key = (p.get("option"), p.get("region")) if isinstance(p, dict) else None
+                keyed[key] = _merge(keyed[key], p) if key in keyed and isinstance(p, dict) else p
+            out[k] = list(keyed.values())
+        elif isinstance(v, dict) and isinstance(base.get(k), dict):
+            out[k] = _merge(base[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _parse(text: str, source: str, known: dict[str, InstanceType] | None = None) -> dict[str, InstanceType]:
+    """Entries of one catalog file; `known` entries are what a same-named entry is merged onto."""
+    known = known or {}
     try:
-        doc = yaml.safe_load(text) or {}
+        doc = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"{source}: not valid YAML ({e})", source, "fix the YAML syntax") from None
+    doc = {} if doc is None else doc
+    if not isinstance(doc, dict):
+        raise ConfigError(f"the file is a {type(doc).__name__}, not a mapping", f"{source}: (top level)",
+                          "write `instances: [ {cloud: …, name: …, …} ]` at the top level")
+    problems = [Problem(f"{source}: {k}", f"unknown top-level key {k!r}",
+                        f"use {', '.join(TOP_KEYS)}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+                for k in doc if k not in TOP_KEYS
+                for close in [difflib.get_close_matches(str(k), TOP_KEYS, n=1)]]
+    raw_list = doc.get("instances") or []
+    if not isinstance(raw_list, list):
+        problems.append(Problem(f"{source}: instances", f"is a {type(raw_list).__name__}, not a list",
+                                "write instances as a YAML list of entries"))
+        raw_list = []
     out: dict[str, InstanceType] = {}
-    problems = []
-    for i, raw in enumerate(doc.get("instances") or []):
+    first_at: dict[str, int] = {}
+    for i, raw in enumerate(raw_list):
+        where = f"{source}: instances[{i}]"
+        if not isinstance(raw, dict):
+            problems.append(Problem(where, f"is a {type(raw).__name__}, not a mapping", SCHEMA_FIX))
+            continue
+        name = raw.get("name")
+        if name in first_at:
+            problems.append(Problem(f"{where}.name", f"{name!r} is already defined at instances[{first_at[name]}] "
+                                    "of this file", "keep one entry per name in a file"))
+            continue
+        if isinstance(name, str):
+            first_at[name] = i
+        merged = _merge(known[name].model_dump(mode="python"), raw) if name in known else raw
         try:
-            it = InstanceType.model_validate(raw)
+            it = InstanceType.model_validate(merged)
         except ValidationError as e:
             for err in e.errors():
                 loc = ".".join(str(p) for p in err["loc"])
-                problems.append(Problem(f"{source}: instances[{i}].{loc}", err["msg"], "see dynamo_iac/data/catalog.yaml"))
+                problems.append(Problem(f"{where}.{loc}", err["msg"], SCHEMA_FIX))
             continue
         out[it.name] = it
     if problems:
@@ -94,14 +155,11 @@ def load(extra_files: Iterable[str | Path] = ()) -> Catalog:
         path = Path(f).expanduser()
         if not path.is_file():
             raise ConfigError(f"catalog file {str(path)!r} does not exist", "DYNAMO_IAC_CATALOG", "check the path")
-        entries.update(_parse(path.read_text(), str(path)))
+        entries.update(_parse(path.read_text(), str(path), entries))
     return Catalog(entries)
 
 
 def fabric_share(instance: InstanceType, gpus: int) -> int:
-    """Fabric devices a pod of `gpus` GPUs requests on `instance`: its GPU share of the node's
-    devices (p5.48xlarge: 32 EFA / 8 GPUs → 16 for a TP4 pod, as the upstream AWS recipe does)."""
-    devices = instance.fabric.devices or 0
-    if not devices or not instance.gpus:
-        return 0
-    return max(1, math.floor(devices * min(gpus, instance.gpus) / instance.gpus))
+    """Fabric units a pod of `gpus` GPUs requests on `instance` (kept for callers; the rule lives
+    in hardware.fabric.pod_request, which the planner packs against)."""
+    return pod_request(instance, gpus)

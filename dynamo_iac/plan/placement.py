@@ -1,100 +1,198 @@
 """Optimal packing of worker replicas onto GPU nodes.
 
-Nodes hold items of g GPUs (one worker replica each) up to the node's GPU count. Items of one
-group never share a node with items of another group when the fabric forbids same-node KV
-transfer (EFA: prefill and decode go to separate nodes), so the problem splits into independent
-bin-packing problems, each solved exactly:
-  - sizes that all divide each other (1, 2, 4, 8 …): first-fit decreasing is optimal;
-  - otherwise an exact search over fill patterns, memoised on the remaining counts.
+A node holds items (one worker replica each) of g GPUs that request f units of the node's fabric
+resource (EFA interfaces, RDMA networks …), up to the node's GPU count and fabric capacity: a
+two-dimensional bin-packing problem with few item types (the distinct GPU counts). Items of
+different groups never share a node when the fabric forbids same-node KV transfer, so the problem
+splits into independent packings, each solved by `solve`:
+  - first-fit decreasing gives an upper bound; when it meets the lower bound it is optimal;
+  - otherwise a branch and bound over node fill patterns: each node takes the largest remaining
+    item and is maximal (no remaining item still fits — never worse), states are count vectors
+    memoised on the nodes used to reach them, and a branch is cut when nodes used + the lower
+    bound of what remains cannot beat the best packing found;
+  - the search has a node budget; when it runs out the best packing found is returned with
+    `optimal=False` and the caller says so in the plan.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-from itertools import combinations_with_replacement
+from dataclasses import dataclass
+from math import ceil, inf
+
+Item = tuple[int, str]                    # (GPUs, label)
+SEARCH_BUDGET = 200_000                   # branch-and-bound expansions per packing
 
 
-def _divisible(sizes: list[int]) -> bool:
+@dataclass(frozen=True)
+class Packing:
+    bins: list[list[Item]]
+    lower_bound: int
+    optimal: bool                          # proven optimal (meets the bound or the search finished)
+
+
+class _Problem:
+    """Item types (sizes descending), their fabric demand, and the node capacities."""
+
+    def __init__(self, items: list[Item], cap: int, demand: dict[int, int] | None, fcap: int | None):
+        self.cap = cap
+        self.fcap = fcap if fcap else inf
+        self.sizes = tuple(sorted({s for s, _ in items}, reverse=True))
+        self.dem = tuple((demand or {}).get(s, 0) for s in self.sizes)
+        self.counts = tuple(sum(1 for s, _ in items if s == t) for t in self.sizes)
+        for s, d in zip(self.sizes, self.dem):
+            if s > cap or d > self.fcap:
+                raise ValueError(f"an item of {s} GPUs / {d} fabric units exceeds a node ({cap} / {fcap})")
+        half = cap / 2
+        self.ks = sorted({0} | {s for s in self.sizes if s <= half})
+
+    def fabric_binds(self) -> bool:
+        return any(d * self.cap > self.fcap * s for s, d in zip(self.sizes, self.dem))
+
+    def bound(self, rem: tuple[int, ...]) -> int:
+        """max of: GPUs ÷ node, fabric ÷ node, Martello–Toth L2 on GPUs, items needing half a node's fabric."""
+        cap, fcap, sizes = self.cap, self.fcap, self.sizes
+        tot = sum(r * s for r, s in zip(rem, sizes))
+        best = -(-tot // cap)
+        if fcap != inf:
+            best = max(best, ceil(sum(r * d for r, d in zip(rem, self.dem)) / fcap),
+                       sum(r for r, d in zip(rem, self.dem) if d * 2 > fcap))
+        half = cap / 2
+        for k in self.ks:
+            n12 = s2 = s3 = 0
+            for r, s in zip(rem, sizes):
+                if not r:
+                    continue
+                if s > half:
+                    n12 += r
+                    if s <= cap - k:
+                        s2 += r * s
+                elif s >= k:
+                    s3 += r * s
+            n2 = sum(r for r, s in zip(rem, sizes) if half < s <= cap - k)
+            best = max(best, n12 + max(0, -(-(s3 - (n2 * cap - s2)) // cap)))
+        return best
+
+    def patterns(self) -> list[list[tuple[tuple[int, ...], int, float]]]:
+        """Node fill patterns (count vector, GPUs, fabric) grouped by their first (largest) type,
+        fullest first."""
+        n = len(self.sizes)
+        out: list[tuple[tuple[int, ...], int, float]] = []
+
+        def rec(i: int, vec: list[int], g: int, f: float) -> None:
+            if i == n:
+                if g:
+                    out.append((tuple(vec), g, f))
+                return
+            s, d = self.sizes[i], self.dem[i]
+            k = 0
+            while k <= self.counts[i] and g + k * s <= self.cap and f + k * d <= self.fcap:
+                vec.append(k)
+                rec(i + 1, vec, g + k * s, f + k * d)
+                vec.pop()
+                k += 1
+
+        rec(0, [], 0, 0)
+        groups: list[list[tuple[tuple[int, ...], int, float]]] = [[] for _ in range(n)]
+        for p in out:
+            groups[next(i for i, c in enumerate(p[0]) if c)].append(p)
+        for grp in groups:
+            grp.sort(key=lambda p: (-p[1], [-c for c in p[0]]))
+        return groups
+
+
+def ffd(items: list[Item], cap: int, demand: dict[int, int] | None = None, fcap: int | None = None) -> list[list[Item]]:
+    """First-fit decreasing in both dimensions; stable (ties keep the input order)."""
+    demand = demand or {}
+    flim = fcap if fcap else inf
+    bins: list[list[Item]] = []
+    free: list[list[float]] = []
+    for size, label in sorted(items, key=lambda x: -x[0]):
+        d = demand.get(size, 0)
+        for i, (g, f) in enumerate(free):
+            if g >= size and f >= d:
+                bins[i].append((size, label))
+                free[i] = [g - size, f - d]
+                break
+        else:
+            bins.append([(size, label)])
+            free.append([cap - size, flim - d])
+    return bins
+
+
+def _divisible(sizes) -> bool:
     s = sorted(set(sizes))
     return all(b % a == 0 for a, b in zip(s, s[1:]))
 
 
-def ffd(items: list[tuple[int, str]], cap: int) -> list[list[tuple[int, str]]]:
-    """First-fit decreasing; stable (ties keep the input order)."""
-    bins: list[list[tuple[int, str]]] = []
-    free: list[int] = []
-    for size, label in sorted(items, key=lambda x: -x[0]):
-        for i, f in enumerate(free):
-            if f >= size:
-                bins[i].append((size, label))
-                free[i] -= size
-                break
-        else:
-            bins.append([(size, label)])
-            free.append(cap - size)
-    return bins
-
-
-def _patterns(sizes: tuple[int, ...], cap: int) -> list[tuple[int, ...]]:
-    """Maximal multisets of sizes that fit one node, as count vectors."""
-    out = set()
-    for n in range(1, cap + 1):
-        for combo in combinations_with_replacement(range(len(sizes)), n):
-            if sum(sizes[i] for i in combo) <= cap:
-                vec = [0] * len(sizes)
-                for i in combo:
-                    vec[i] += 1
-                out.add(tuple(vec))
-    return sorted(out, reverse=True)
-
-
-def min_bins_exact(counts: tuple[int, ...], sizes: tuple[int, ...], cap: int) -> list[tuple[int, ...]]:
-    pats = _patterns(sizes, cap)
-
-    @lru_cache(maxsize=None)
-    def best(rem: tuple[int, ...]) -> tuple[int, tuple]:
-        if not any(rem):
-            return 0, ()
-        # the largest remaining item goes into some node: branch only on patterns containing it
-        first = next(i for i, c in enumerate(rem) if c)
-        result = (10 ** 9, ())
-        for p in pats:
-            if p[first] == 0 or any(p[i] > rem[i] for i in range(len(rem))):
-                continue
-            nxt = tuple(r - q for r, q in zip(rem, p))
-            n, seq = best(nxt)
-            if n + 1 < result[0]:
-                result = (n + 1, (p,) + seq)
-        return result
-
-    return list(best(counts)[1])
-
-
-def pack(items: list[tuple[int, str]], cap: int, exact_limit: int = 5000) -> list[list[tuple[int, str]]]:
-    """Optimal node assignment of (gpus, label) items on nodes of `cap` GPUs."""
+def solve(items: list[Item], cap: int, demand: dict[int, int] | None = None, fcap: int | None = None,
+          budget: int = SEARCH_BUDGET) -> Packing:
+    """Fewest nodes of `cap` GPUs (and `fcap` fabric units; None = unbounded) holding `items`."""
     if not items:
-        return []
-    sizes = [s for s, _ in items]
-    if _divisible(sizes):
-        return ffd(items, cap)
-    uniq = tuple(sorted(set(sizes), reverse=True))
-    counts = tuple(sizes.count(s) for s in uniq)
-    space = 1
-    for c in counts:
-        space *= c + 1
-    if space > exact_limit:
-        return ffd(items, cap)       # large instances: FFD (11/9·OPT + 6/9 worst case), flagged by the caller
-    by_size: dict[int, list[str]] = {s: [lbl for sz, lbl in items if sz == s] for s in uniq}
-    bins = []
-    for p in min_bins_exact(counts, uniq, cap):
-        node = []
-        for i, n in enumerate(p):
-            for _ in range(n):
-                node.append((uniq[i], by_size[uniq[i]].pop(0)))
-        bins.append(node)
-    return bins
+        return Packing([], 0, True)
+    pb = _Problem(items, cap, demand, fcap)
+    first_fit = ffd(items, cap, demand, fcap)
+    root = pb.bound(pb.counts)
+    # divisible sizes (1, 2, 4, 8 …) without a binding fabric: FFD is optimal (Coffman, Garey, Johnson 1987)
+    if len(first_fit) == root or (_divisible(pb.sizes) and not pb.fabric_binds()):
+        return Packing(first_fit, root, True)
+    groups = pb.patterns()
+    sizes, dem, capg, capf = pb.sizes, pb.dem, pb.cap, pb.fcap
+    n = len(sizes)
+
+    def candidates(rem: tuple[int, ...]):
+        first = next(i for i, c in enumerate(rem) if c)
+        for vec, g, f in groups[first]:
+            if any(v > r for v, r in zip(vec, rem)):
+                continue
+            # maximal: no remaining item still fits this node (adding it never hurts)
+            if any(rem[j] > vec[j] and sizes[j] <= capg - g and dem[j] <= capf - f for j in range(n)):
+                continue
+            yield vec
+
+    best_n, best_path = len(first_fit), None
+    seen: dict[tuple[int, ...], int] = {}
+    path: list[tuple[int, ...]] = []
+    stack = [(pb.counts, candidates(pb.counts))]
+    spent, aborted = 0, False
+    while stack:
+        here, gen = stack[-1]
+        vec = next(gen, None)
+        if vec is None:
+            stack.pop()
+            if path:
+                path.pop()
+            continue
+        spent += 1
+        if spent > budget:
+            aborted = True
+            break
+        rem = tuple(r - v for r, v in zip(here, vec))
+        used = len(path) + 1
+        if not any(rem):
+            if used < best_n:
+                best_n, best_path = used, path + [vec]
+                if best_n == root:
+                    break
+            continue
+        if used + pb.bound(rem) >= best_n or seen.get(rem, inf) <= used:
+            continue
+        seen[rem] = used
+        path.append(vec)
+        stack.append((rem, candidates(rem)))
+    if best_path is None:
+        return Packing(first_fit, root, not aborted or len(first_fit) == root)
+    by_size = {s: [lbl for sz, lbl in items if sz == s] for s in sizes}
+    bins = [[(sizes[i], by_size[sizes[i]].pop(0)) for i, c in enumerate(vec) for _ in range(c)] for vec in best_path]
+    return Packing(bins, root, not aborted or best_n == root)
 
 
-def lower_bound(items: list[tuple[int, str]], cap: int) -> int:
-    total = sum(s for s, _ in items)
-    big = sum(1 for s, _ in items if s * 2 > cap)
-    return max(-(-total // cap), big)
+def pack(items: list[Item], cap: int, exact_limit: int | None = None, demand: dict[int, int] | None = None,
+         fcap: int | None = None) -> list[list[Item]]:
+    """Node assignment of (gpus, label) items on nodes of `cap` GPUs (see `solve`; kept for callers)."""
+    return solve(items, cap, demand, fcap).bins
+
+
+def lower_bound(items: list[Item], cap: int, demand: dict[int, int] | None = None, fcap: int | None = None) -> int:
+    if not items:
+        return 0
+    pb = _Problem(items, cap, demand, fcap)
+    return pb.bound(pb.counts)

@@ -33,32 +33,55 @@ def memory_problems(graph: Any, inst: InstanceType, utilisation: float = GPU_MEM
 
 
 def auto_pools(graph: Any, cloud: str, gpu: str | None = None, min_memory_gb: float | None = None,
-               purchase_option: str = "on-demand", zone: str | None = None, catalog: Any = None) -> list[GpuPool]:
-    """One GpuPool of the cheapest feasible instance type (fewest nodes when prices are unknown)."""
+               purchase_option: str = "on-demand", zone: str | None = None, catalog: Any = None,
+               allow_unknown_memory: bool = False) -> list[GpuPool]:
+    """One GpuPool of the cheapest feasible instance type. Types with a known price rank before
+    types without one; among those, fewest nodes, then x86_64 before arm64 (arm64 needs arm images), fewest GPUs, name.
+    A type whose GPU memory is unknown is no candidate for a graph with known weights unless
+    `allow_unknown_memory`. Zonal fabrics (EFA, GCP RDMA) need `zone`."""
+    from ..errors import ConfigError
     from ..hardware.catalog import load
+    from ..hardware.fabric import zone_problems
+    from ..hardware.model import PURCHASE_OPTIONS
     from .capacity import plan
 
+    problems = []
+    if cloud not in ("aws", "azure", "gcp"):
+        problems.append(Problem("auto_pools.cloud", f"unknown cloud {cloud!r}", "use aws, azure or gcp"))
+    if purchase_option not in PURCHASE_OPTIONS:
+        problems.append(Problem("auto_pools.purchase_option", f"unknown purchase option {purchase_option!r}",
+                                f"use one of {', '.join(PURCHASE_OPTIONS)}"))
     cat = catalog or load()
+    if gpu and not cat.select(gpu=gpu, gpus_only=True):
+        problems.append(Problem("auto_pools.gpu", f"no GPU model {gpu!r} in the catalog",
+                                f"use one of {', '.join(m.lower() for m in cat.gpu_models())}"))
+    if problems:
+        raise ConfigError(problems)
+    weights_known = graph.model is not None and graph.model.weight_bytes() is not None
     best: tuple | None = None
     reasons: list[Problem] = []
     for inst in cat.select(cloud=cloud, gpu=gpu, gpus_only=True):
-        if min_memory_gb and (inst.gpu_memory_gb or 0) < min_memory_gb:
+        where = f"catalog[{inst.name}].gpu_memory_gb"
+        if inst.gpu_memory_gb is None and (min_memory_gb or (weights_known and not allow_unknown_memory)):
+            reasons.append(Problem(where, f"GPU memory of {inst.name} is unknown, so the weights may not fit",
+                                   "set gpu_memory_gb in your catalog file, or pass allow_unknown_memory=True"))
+            continue
+        if min_memory_gb and inst.gpu_memory_gb < min_memory_gb:
             continue
         mem = memory_problems(graph, inst)
         if mem:
             reasons += mem[:1]
             continue
-        pool = GpuPool(name="gpu", instance_type=inst.name, nodes=0, max_nodes=512, purchase_option=purchase_option,
-                       zones=[zone] if zone else [])
-        try:
-            p = plan(graph, [pool], catalog=cat)
+        pool = GpuPool(name="gpu", instance_type=inst.name, min_nodes=0, max_nodes=512,
+                       purchase_option=purchase_option, zones=[zone] if zone else [])
+        try:   # the zone does not change the packing; a missing one is reported once a type is chosen
+            p = plan(graph, [pool.model_copy(update={"zones": pool.zones or ["?"]})], catalog=cat)
         except PlanError as e:
             reasons += e.problems[:1]
             continue
         nodes = p.total_nodes()
-        price = inst.price(purchase_option)
-        cost = price * nodes if price is not None else math.inf
-        key = (cost, nodes, inst.name)
+        price = inst.price(purchase_option, zone)
+        key = (price is None, (price or 0) * nodes, nodes, inst.arch != "x86_64", nodes * inst.gpus, inst.name)
         if best is None or key < best[0]:
             best = (key, inst, nodes)
     if best is None:
@@ -66,5 +89,9 @@ def auto_pools(graph: Any, cloud: str, gpu: str | None = None, min_memory_gb: fl
                                  f"{graph.name}", "relax the GPU/memory constraint or change the parallelism")]
                         + reasons)
     _, inst, nodes = best
-    return [GpuPool(name="gpu", instance_type=inst.name, nodes=nodes, purchase_option=purchase_option,
-                    zones=[zone] if zone else [])]
+    pool = GpuPool(name="gpu", instance_type=inst.name, nodes=nodes, purchase_option=purchase_option,
+                   zones=[zone] if zone else [])
+    if zp := zone_problems(pool, inst, "auto_pools"):
+        raise PlanError([Problem("auto_pools.zone", zp[0].message.replace("pool 'gpu'", "the cheapest type"),
+                                 "pass zone=… (one availability zone / zone)")])
+    return [pool]

@@ -1,0 +1,62 @@
+"""Fabric facts the planner and the k8s overlays must agree on, computed once from the catalog:
+what one GPU pod requests of the node's fabric resource, how much a node has, and the fabric
+domain a pool sits in (the place KV transfer over RDMA must stay inside)."""
+from __future__ import annotations
+
+import math
+
+from ..errors import Problem
+from .model import InstanceType
+from .pool import GpuPool
+
+
+def pod_request(instance: InstanceType, gpus: int) -> int:
+    """Units of `fabric.resource` one pod of `gpus` GPUs requests on `instance` (0 = no fabric).
+
+    gpu-share: the pod's GPU share of the node's devices, at least 1 (p5.48xlarge: 32 EFA /
+    8 GPUs → 16 for a TP4 pod, as the upstream AWS recipe does); one: a single unit."""
+    fab = instance.fabric
+    if fab.kind == "none" or not fab.resource or gpus < 1 or not instance.gpus:
+        return 0
+    if fab.pod_request == "one":
+        return 1
+    if not fab.devices:
+        return 0
+    return max(1, math.floor(fab.devices * min(gpus, instance.gpus) / instance.gpus))
+
+
+def node_capacity(instance: InstanceType) -> int | None:
+    """Units of `fabric.resource` one node advertises; None = unbounded or unknown."""
+    fab = instance.fabric
+    if fab.kind == "none" or not fab.resource:
+        return None
+    return fab.resource_per_node or fab.devices or None
+
+
+def kv_same_node(instance: InstanceType) -> bool:
+    """May a prefill and a decode pod share a node? Unknown (null) counts as no."""
+    return bool(instance.fabric.same_node_kv_transfer)
+
+
+def zone_problems(pool: GpuPool, instance: InstanceType, where: str = "") -> list[Problem]:
+    """A pool whose fabric domain is zonal (AWS EFA: one AZ / placement group; GCP RDMA: one zonal
+    VPC) must name exactly one zone, else the domain is undefined. Shared with components/aws.py."""
+    dom = instance.fabric.domain
+    if dom not in ("az", "network") or len(pool.zones) == 1:
+        return []
+    what = "no zone" if not pool.zones else f"zones {pool.zones}"
+    return [Problem(f"{where or 'pools[' + pool.name + ']'}.zones",
+                    f"pool {pool.name!r} ({instance.name}, {instance.fabric.kind}) has {what}; its fabric only "
+                    f"connects nodes of one {'availability zone' if dom == 'az' else 'zone (RDMA network)'}",
+                    f"set zones: [{(pool.zones or ['<one zone>'])[0]!r}] (one zone)")]
+
+
+def domain(pool: GpuPool, instance: InstanceType) -> tuple[str, ...] | None:
+    """The fabric domain a pool sits in: pools with the same key can exchange KV over the fabric.
+    None = the pool has no fabric domain (no RDMA fabric, or a zonal fabric without one zone)."""
+    dom = instance.fabric.domain
+    if dom == "pool":                      # Azure: IB only inside one VM scale set = one node pool
+        return (instance.cloud, instance.fabric.kind, "pool", pool.name)
+    if dom in ("az", "network"):
+        return (instance.cloud, instance.fabric.kind, dom, pool.zone) if pool.zone else None
+    return None
