@@ -75,7 +75,8 @@ def test_aws_p5_plan_content(plans):
     r, d = plans["aws-p5-disagg"]
     doc = json.loads((d / "plan.json").read_text())
     assert doc["capacity"]["pools"][0]["nodes"] == 2          # EFA: prefill and decode on separate nodes
-    assert doc["cost"]["usd_per_hour"] > 0
+    price = doc["capacity"]["pools"][0]["usd_per_node_hour"]        # None: unknown in the catalog, never invented
+    assert doc["cost"]["usd_per_hour"] == (None if price is None else round(2 * price, 4))
     assert doc["outputs"]["cost_per_hour_usd"] == doc["cost"]["usd_per_hour"]
     assert doc["outputs"]["kubeconfig"] == "[secret]"
     types = {x["type"] for x in doc["resources"]}

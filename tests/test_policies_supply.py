@@ -214,3 +214,16 @@ def test_capacity_covers_plan() -> None:
     assert skipped("capacity-covers-plan", _nodegroup(4), outputs={}) == [
         "no capacity plan among the stack outputs (capacity_plan / nodes)"]
     assert isinstance(_nodegroup(1).props, Obj)
+
+
+def test_capacity_covers_provisioned_nodes() -> None:
+    """The plan's rows say what placement needs (nodes) and what the node group runs (provisioned)."""
+    row = {"name": "h100", "nodes": 2, "provisioned": 4, "gpus_per_node": 8}
+    out = {"capacity_plan": {"pools": [row]}}
+    assert run("capacity-covers-plan", _nodegroup(4), outputs=out) == []
+    assert run("capacity-covers-plan", _nodegroup(3), outputs=out) == [(
+        "capacity-covers-plan", urn("aws:eks/nodeGroup:NodeGroup", "prod-h100", "dynamo:aws:GpuCluster"),
+        "pool h100 can grow to 3 node(s) but the stack provisions 4 on it (min_nodes / nodes)")]
+    # the GPU guard counts the provisioned nodes' GPUs (4 × 8), not what placement needs
+    assert run("cost-budget", outputs=out, settings={"maxGpus": 16}) == [
+        ("cost-budget", "", "the stack holds 32 GPUs, over the limit of 16")]

@@ -199,3 +199,35 @@ def test_foreign_custom_resources_are_reported_not_validated():
     assert checks.problems == []
     assert checks.not_validated == {"network-rdma-0.yaml": "not checked: no schema for networking.gke.io/v1/Network "
                                                            "(another operator's resource)"}
+
+
+# --------------------------------------------------------------------- planned vs provisioned nodes
+def test_p5_with_nodes_and_min_4_costs_4_nodes(tmp_path):
+    text = _preset_with("aws-p5-disagg", "      nodes: 2\n      min_nodes: 2\n", "      nodes: 4\n      min_nodes: 4\n")
+    assert "nodes: 4" in text
+    run = _run(tmp_path, text)
+    out, cap = run.record.outputs, run.capacity
+    assert out["nodes"] == {"h100": 4} and out["nodes_needed"] == {"h100": 2}
+    (row,) = out["capacity_plan"]["pools"]
+    assert (row["nodes"], row["provisioned"]) == (2, 4)
+    price = row["usd_per_node_hour"]
+    assert out["cost_per_hour_usd"] == (None if price is None else round(4 * price, 4)) == cap.cost_per_hour()
+
+
+@pytest.mark.parametrize("stack", ["azure-ndh100-disagg", "gcp-a3ultra-disagg"])
+def test_presets_show_provisioned_nodes_and_idle_nodes(stack):
+    """Both presets run nodes: 2; what placement needs is the planner's (IB on AKS carries KV between
+    pods of one node, so Azure needs 1 and runs one idle node — said in a warning)."""
+    from dynamo_iac.policies.runner import evaluate_record
+    from dynamo_iac.preview.stack import run_stack
+
+    run = run_stack(stack, ROOT)
+    (pool,) = run.config.pools
+    out = run.record.outputs
+    assert out["nodes"] == {pool.name: 2}
+    needed = out["nodes_needed"][pool.name]
+    idle = [w for w in run.capacity.warnings if w.startswith(f"{pool.name} runs 2 node(s)")]
+    assert (needed, bool(idle)) == ((1, True) if stack.startswith("azure") else (2, False))
+    if idle:
+        assert "but the graph needs 1" in idle[0]
+    assert not evaluate_record(run.record).failed

@@ -186,7 +186,9 @@ def _export(graph: Any, capacity: Any, cluster: Any, cfg: StackConfig) -> None:
         pulumi.export("capacity_plan", capacity.to_dict())
         pulumi.export("cost_per_hour_usd", capacity.cost_per_hour())
         pulumi.export("cost_per_month_usd", capacity.cost_per_month())
-        pulumi.export("nodes", {p: n for p, n in sorted(capacity.nodes_per_pool().items())})
+        # nodes the node groups run (max of needed, min_nodes, nodes) — what is paid for
+        pulumi.export("nodes", dict(sorted(capacity.provisioned_per_pool().items())))
+        pulumi.export("nodes_needed", dict(sorted(capacity.nodes_per_pool().items())))
     pulumi.export("graph", graph.name)
     pulumi.export("dgd_api", cfg.deployment.api)
     if cluster is not None:

@@ -18,26 +18,43 @@ def _num(v: Any) -> float | None:
     return float(v)
 
 
+def _plan_rows(outputs: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    plan = outputs.get("capacity_plan")
+    rows = plan.get("pools") if isinstance(plan, Mapping) else None
+    if isinstance(rows, Mapping):
+        rows = [{"name": k, **v} if isinstance(v, Mapping) else {"name": k, "nodes": v} for k, v in rows.items()]
+    return [r for r in rows if isinstance(r, Mapping) and isinstance(r.get("name", r.get("pool")), str)] \
+        if isinstance(rows, list) else []
+
+
 def planned_nodes(outputs: Mapping[str, Any] | None) -> dict[str, int] | None:
-    """pool → nodes the capacity plan needs (from `nodes`, else from `capacity_plan`)."""
+    """pool → nodes the stack runs on it: the plan's `provisioned` (max of what placement needs,
+    min_nodes and nodes), else the `nodes` output, else what placement needs."""
     if not outputs:
         return None
+    out: dict[str, int] = {}
+    for row in _plan_rows(outputs):
+        n = _num(row.get("provisioned", row.get("nodes", row.get("planned_nodes"))))
+        if n is not None:
+            out[row.get("name", row.get("pool"))] = int(n)
+    if out:
+        return out
     nodes = outputs.get("nodes")
     if isinstance(nodes, Mapping) and nodes:
         return {str(k): int(v) for k, v in nodes.items() if _num(v) is not None}
-    plan = outputs.get("capacity_plan")
-    if isinstance(plan, Mapping):
-        rows = plan.get("pools")
-        if isinstance(rows, Mapping):
-            rows = [{"name": k, **v} if isinstance(v, Mapping) else {"name": k, "nodes": v} for k, v in rows.items()]
-        out = {}
-        for row in rows if isinstance(rows, list) else []:
-            if isinstance(row, Mapping) and isinstance(row.get("name", row.get("pool")), str):
-                n = _num(row.get("nodes", row.get("planned_nodes")))
-                if n is not None:
-                    out[row.get("name", row.get("pool"))] = int(n)
-        return out or None
     return None
+
+
+def planned_gpus(outputs: Mapping[str, Any] | None) -> int | None:
+    """GPUs of the provisioned nodes, from the plan's pool rows."""
+    rows = _plan_rows(outputs or {})
+    total = 0
+    for row in rows:
+        n, g = _num(row.get("provisioned", row.get("nodes"))), _num(row.get("gpus_per_node"))
+        if n is None or g is None:
+            return None
+        total += int(n * g)
+    return total if rows else None
 
 
 class BudgetConfig(RuleConfig):
@@ -92,11 +109,8 @@ def check_budget(stack: StackView, ctx: Context) -> Iterator[Finding]:
         yield Finding(f"the stack costs ${month:,.0f}/month by {source}, over the budget of "
                       f"${cfg.max_usd_per_month:,.0f}/month", "shrink the pools or raise maxUsdPerMonth")
     if cfg.max_gpus is not None:
-        plan = out.get("capacity_plan")
-        gpus = None
-        if isinstance(plan, Mapping):
-            gpus = _num(plan.get("total_gpus", plan.get("gpus")))
-        gpus = int(gpus) if gpus is not None else est_gpus
+        gpus = planned_gpus(out)
+        gpus = gpus if gpus is not None else est_gpus
         if gpus > cfg.max_gpus:
             yield Finding(f"the stack holds {gpus} GPUs, over the limit of {cfg.max_gpus}",
                           "shrink the pools or raise maxGpus")
@@ -108,26 +122,45 @@ BUDGET = Rule(
     "mandatory", "stack", check_budget, config=BudgetConfig)
 
 
+def _needed_nodes(outputs: Mapping[str, Any] | None) -> dict[str, int]:
+    """pool → nodes placement needs (the plan rows' `nodes`, else the `nodes_needed` output)."""
+    out = {}
+    for row in _plan_rows(outputs or {}):
+        n = _num(row.get("nodes"))
+        if n is not None:
+            out[row.get("name", row.get("pool"))] = int(n)
+    needed = (outputs or {}).get("nodes_needed")
+    if not out and isinstance(needed, Mapping):
+        out = {str(k): int(v) for k, v in needed.items() if _num(v) is not None}
+    return out
+
+
 def check_capacity(stack: StackView, ctx: Context) -> Iterator[Finding]:
     plan = planned_nodes(stack.outputs)
     if plan is None:
         raise NotApplicable("no capacity plan among the stack outputs (capacity_plan / nodes)")
+    needed = _needed_nodes(stack.outputs)
     by_name = {p.name: p for p in pools(stack)}
-    for name, need in sorted(plan.items()):
+    for name, runs in sorted(plan.items()):
+        need = needed.get(name, runs)
         p = by_name.get(name)
         if p is None:
-            yield Finding(f"the capacity plan places {need} node(s) on pool {name}, which the stack does not create",
+            yield Finding(f"the capacity plan places {runs} node(s) on pool {name}, which the stack does not create",
                           "add the pool or re-plan on the stack's pools")
             continue
         top = p.max if p.max is not None else p.desired
         if top is not None and top < need:
             yield Finding(f"pool {name} can grow to {top} node(s) but the capacity plan needs {need}: the graph "
                           f"never fully schedules", f"raise the pool's max_nodes to at least {need}", p.urn)
+        elif top is not None and top < runs:
+            yield Finding(f"pool {name} can grow to {top} node(s) but the stack provisions {runs} on it "
+                          f"(min_nodes / nodes)", f"raise max_nodes to at least {runs} or lower min_nodes / nodes",
+                          p.urn)
 
 
 CAPACITY = Rule(
     "capacity-covers-plan",
-    "Every pool's maximum size covers the nodes the capacity plan puts on it.",
+    "Every pool's maximum size covers the nodes the capacity plan needs and provisions on it.",
     "mandatory", "stack", check_capacity, refs=("dynamo_iac.plan CapacityPlan",))
 
 
