@@ -48,6 +48,7 @@ def make_graph(port: int) -> DynamoGraph:
 def slurm_once(tmp: Path, model: Path) -> dict[str, float]:
     data = yaml.safe_load((ROOT / "tests" / "fixtures" / "slurm" / "local-cluster.yaml").read_text())
     data["output_dir"] = str(tmp / "runs")
+    data["python"] = find_python("dynamo")       # the nodes' interpreter is the cluster file's
     data["ports"] = {"broker_xsub": free_port(), "broker_xpub": free_port()}
     job = render(make_graph(free_port()), SlurmCluster.from_dict(data),
                  RunOptions(engine="mocker", model_path=str(model)))

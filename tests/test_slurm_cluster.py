@@ -64,9 +64,9 @@ def free_port() -> int:
 def run_env(tmp_path, slurm_cluster, dynamo_python, monkeypatch):
     from dynamo_iac.targets.local.modeldir import write_model_dir
 
-    monkeypatch.setenv("DYNAMO_IAC_DYNAMO_PYTHON", dynamo_python)
     model = write_model_dir(tmp_path / "model", name="tiny")
     c = dict(slurm_cluster)
+    c["python"] = dynamo_python        # the nodes' interpreter comes from the cluster file
     c["output_dir"] = str(tmp_path / "runs")
     c["ports"] = {"broker_xsub": free_port(), "broker_xpub": free_port()}
     (tmp_path / "runs").mkdir()

@@ -95,7 +95,7 @@ def _positive(name: str, value: float, cls: str, allow_zero: bool = False) -> li
     return []
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class Probe:
     """Common knobs. `deadline` bounds wait(); `timeout` bounds one attempt."""
 
@@ -164,7 +164,7 @@ class Probe:
 
 
 # ------------------------------------------------------------------------------------ TCP
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class TcpProbe(Probe):
     host: str = "127.0.0.1"
     port: int = 0
@@ -227,7 +227,7 @@ def http_request(url: str, timeout: float, method: str = "GET", body: bytes | No
         conn.close()
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class HttpProbe(Probe):
     """Ok when the status is one of `status` and, if given, the body matches the regex `body`."""
 
@@ -269,7 +269,7 @@ class HttpProbe(Probe):
 
 
 # ------------------------------------------------------------------------------------ logs
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class LogProbe(Probe):
     """Watches a log file for a line matching `pattern`.
 
@@ -351,7 +351,7 @@ def expected_instances(roles_and_replicas: list[tuple[str, int]]) -> dict[str, i
     return dict(sorted(out.items()))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class GraphReadyProbe(Probe):
     """A Dynamo graph is ready when its frontend lists the model on /v1/models AND /health shows
     the expected number of `generate` instances per component. `/health` alone says "healthy"

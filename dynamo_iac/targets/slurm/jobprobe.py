@@ -20,7 +20,13 @@ import os
 import sys
 from dataclasses import dataclass
 
-from dynamo_iac.targets.probes import Attempt, GraphReadyProbe, Probe, TcpProbe
+# The batch host's interpreter is the cluster's (probe_python), not ours: this file and the
+# embedded probes are kept to Python 3.8 (tests/test_slurm_unit.py parses them as 3.8).
+if sys.version_info < (3, 8):
+    sys.exit(f"jobprobe: {sys.executable} is Python {sys.version.split()[0]}; the probes need Python >= 3.8 "
+             "(fix: set probe_python in the cluster file to a Python 3.8+ interpreter on the batch host)")
+
+from dynamo_iac.targets.probes import Attempt, GraphReadyProbe, Probe, TcpProbe  # noqa: E402
 
 
 def _exited(pid: int) -> bool:
@@ -32,7 +38,7 @@ def _exited(pid: int) -> bool:
         return True
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class FilesProbe(Probe):
     """Ok once `count` files whose names start with `prefix` exist in `directory`."""
 

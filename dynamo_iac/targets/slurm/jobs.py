@@ -59,6 +59,8 @@ class JobStatus:
     steps: dict[str, str] = field(default_factory=dict)     # step name → Slurm step state
     events: list[Event] = field(default_factory=list)
     failure: str | None = None
+    stdout: str = ""                            # the job's StdOut path (Slurm's view)
+    batch_host: str = ""
 
     @property
     def endpoint(self) -> str | None:
@@ -103,21 +105,63 @@ def read_events(run_dir: Path) -> list[Event]:
     return out
 
 
-def submit(script: Path, extra: list[str] | None = None, nudge: bool = True) -> int:
+def submit(script: Path, extra: list[str] | None = None) -> int:
     """sbatch the script; returns the job id.
 
-    nudge: Slurm 22.05 leaves a fresh batch job to the next backfill pass (up to bf_interval,
-    >= 1 s) unless something triggers the main scheduler; a no-op update of the job's own nice
-    value does (0.26 s instead of 0.5-0.9 s to start on the local cluster). Best effort.
+    No scheduler nudge: Slurm 22.05 only test-schedules a batch job at submission (job_allocate
+    with allocate=0) and queues a scheduling request that slurmctld's once-a-second background
+    loop serves (batch_sched_delay=0 lets it serve every tick); the backfill pass (bf_interval=1)
+    is the other 1 s clock. A no-op `scontrol update Nice=0` ("new nice identical to old nice")
+    triggers neither, and would reset a user's --nice.
     """
+    make_output_dir(script)
     cp = _run([_tool("sbatch"), "--parsable", *(extra or []), str(script)], timeout=60)
     try:
         job_id = int(cp.stdout.strip().split(";")[0])
     except ValueError:
         raise DynamoIacError(f"sbatch answered {cp.stdout.strip()!r}, not a job id", "slurm", "") from None
-    if nudge:
-        _run([_tool("scontrol"), "update", f"JobId={job_id}", "Nice=0"], check=False)
     return job_id
+
+
+def output_dir_of(script: Path) -> Path | None:
+    """The directory of the script's `#SBATCH --output=` file (None when absent or patterned)."""
+    try:
+        text = script.read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("#SBATCH --output="):
+            d = Path(line.split("=", 1)[1].strip()).parent
+            return None if "%" in str(d) else (d if d.is_absolute() else script.parent / d)
+        if line and not line.startswith("#"):
+            break                     # sbatch reads #SBATCH lines only before the first command
+    return None
+
+
+def make_output_dir(script: Path) -> None:
+    """slurmd opens the job's --output file before the script runs; a missing directory fails the
+    job as JobLaunchFailure with no log at all, so create it here (a shared path on real clusters)."""
+    d = output_dir_of(script)
+    if d is None:
+        return
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot create the job's output directory {d}: {e.strerror}", "cluster.output_dir",
+                          "point output_dir at a writable directory shared by all nodes") from None
+
+
+LAUNCH_FAILURE_HINT = ("Slurm could not start the batch script (JobLaunchFailure): the --output directory {d} "
+                       "must exist and be writable on the batch node (shared by all nodes); see the slurmd log "
+                       "of {node} for the exact reason")
+
+
+def launch_failure(st: "JobStatus") -> str | None:
+    """A readable reason when Slurm failed the job before its script ran (no events, no log)."""
+    if "JobLaunchFailure" not in st.reason or st.events:
+        return None
+    d = Path(st.stdout).parent if st.stdout else "(unknown)"
+    return LAUNCH_FAILURE_HINT.format(d=d, node=st.batch_host or "the batch node")
 
 
 def _job_fields(job_id: int) -> dict[str, str]:
@@ -134,7 +178,8 @@ def _job_fields(job_id: int) -> dict[str, str]:
 
 def status(job_id: int, run_dir: Path | None = None) -> JobStatus:
     f = _job_fields(job_id)
-    st = JobStatus(job_id, f.get("JobState", "UNKNOWN"), f.get("Reason", ""), f.get("ExitCode", ""))
+    st = JobStatus(job_id, f.get("JobState", "UNKNOWN"), f.get("Reason", ""), f.get("ExitCode", ""),
+                   stdout=f.get("StdOut", ""), batch_host=f.get("BatchHost", ""))
     if run_dir is None and f.get("StdOut", "").endswith(".out"):
         run_dir = Path(f["StdOut"][: -len(".out")])
     st.run_dir = run_dir
@@ -150,6 +195,8 @@ def status(job_id: int, run_dir: Path | None = None) -> JobStatus:
         fail = run_dir / "failure.txt"
         if fail.is_file():
             st.failure = fail.read_text()
+    if st.failure is None:
+        st.failure = launch_failure(st)
     return st
 
 

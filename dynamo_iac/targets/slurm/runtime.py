@@ -104,13 +104,19 @@ dyn_check_steps() {  # fail on the first step whose srun has exited
 
 dyn_pids() { local s; for s in "${DYN_STEPS[@]}"; do printf '%s,' "${DYN_PID[$s]}"; done; }
 
-dyn_wait() {  # STEP WHAT DEADLINE PROBE-ARGS…: jobprobe with deadline, watching every step
-  local step=$1 what=$2 deadline=$3 rc
+dyn_probe_start() {  # STEP WHAT DEADLINE PROBE-ARGS…: jobprobe in the background, watching every step
+  DYN_PROBE_STEP=$1 DYN_PROBE_WHAT=$2
+  local deadline=$3
   shift 3
-  # in the background: a plain `wait` lets the TERM trap (scancel) run at once
+  # started as early as possible: the interpreter's start overlaps the steps' own start-up
   "$DYN_PROBE_PY" "$DYN_BIN/jobprobe.py" --deadline "$deadline" --interval "$DYN_PROBE_INTERVAL" \
     --watch "$(dyn_pids)" "$@" >"$DYN_RUN_DIR/probe.out" 2>&1 &
   DYN_PROBE_PID=$!
+}
+
+dyn_probe_wait() {  # the verdict of dyn_probe_start's probe
+  local step=$DYN_PROBE_STEP what=$DYN_PROBE_WHAT rc
+  # a plain `wait` lets the TERM trap (scancel) run at once
   wait "$DYN_PROBE_PID"; rc=$?
   DYN_PROBE_PID=""
   cat "$DYN_RUN_DIR/probe.out" >>"$DYN_RUN_DIR/probes.log"
@@ -123,14 +129,19 @@ dyn_wait() {  # STEP WHAT DEADLINE PROBE-ARGS…: jobprobe with deadline, watchi
   esac
 }
 
+dyn_wait() { dyn_probe_start "$@"; dyn_probe_wait; }   # STEP WHAT DEADLINE PROBE-ARGS…
+
 dyn_nap() { sleep "$1" & wait $!; }  # interruptible by the traps
 
 dyn_poll() {  # STEP WHAT DEADLINE CHECK…: cheap checks in bash, same deadline/watch rules as dyn_wait
-  local step=$1 what=$2 deadline=$3 t0=$EPOCHREALTIME
+  local step=$1 what=$2 deadline=$3 end
   shift 3
+  # microseconds in bash arithmetic: no awk process per poll on a busy batch host
+  printf -v end '%.0f' "${deadline}e6"
+  end=$(( ${EPOCHREALTIME/./} + end ))
   until "$@"; do
     dyn_check_steps
-    if awk -v a="$t0" -v b="$EPOCHREALTIME" -v d="$deadline" 'BEGIN {exit !(b - a >= d)}'; then
+    if (( ${EPOCHREALTIME/./} >= end )); then
       dyn_fail "$step" "$what: not ready within the ${deadline} s deadline"
     fi
     dyn_nap "$DYN_PROBE_INTERVAL"

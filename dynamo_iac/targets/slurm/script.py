@@ -10,6 +10,7 @@ benchmark — and finally serving until cancelled. Byte-identical output for equ
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -82,6 +83,13 @@ def redact_embedded(script: str) -> str:
                         + m.group(3), script)
 
 
+def output_dir(cluster: SlurmCluster) -> str:
+    """The cluster's output_dir as an absolute path: a relative one is taken from the directory
+    `dynamo-iac slurm render|submit|sweep` runs in (as sbatch takes relative paths from its
+    submit directory), so the script, its #SBATCH --output and `submit` agree on one place."""
+    return os.path.abspath(os.path.expanduser(cluster.output_dir))
+
+
 def _gpu_flag(cluster: SlurmCluster, n: int) -> str:
     if cluster.gpu_directive == "gres":
         return f"--gres=gpu:{cluster.gpu_type}:{n}" if cluster.gpu_type and n else f"--gres=gpu:{n}"
@@ -112,7 +120,7 @@ def _sbatch_header(job: str, graph: DynamoGraph, cluster: SlurmCluster, placemen
         lines.append(f"#SBATCH {_gpu_flag(cluster, cluster.gpus_per_node)}")
     if cluster.exclusive:
         lines += ["#SBATCH --exclusive", "#SBATCH --mem=0"]
-    lines.append(f"#SBATCH --output={cluster.output_dir}/%x-%j.out")
+    lines.append(f"#SBATCH --output={output_dir(cluster)}/%x-%j.out")
     lines += [f"#SBATCH {f}" for f in cluster.sbatch_flags]
     return lines
 
@@ -216,8 +224,7 @@ def _script(graph: DynamoGraph, cluster: SlurmCluster, options: RunOptions, plac
     L += _sbatch_header(job, graph, cluster, placement, options)
     L += ["set -uo pipefail", ""]
 
-    out_dir = cluster.output_dir
-    out_expr = shlex.quote(out_dir) if out_dir.startswith("/") else f"\"${{SLURM_SUBMIT_DIR:-$PWD}}\"/{shlex.quote(out_dir)}"
+    out_expr = shlex.quote(output_dir(cluster))
     run_default = shlex.quote(options.run_dir) if options.run_dir else f"$DYN_JOB_OUT/{job}-$SLURM_JOB_ID"
     L += ["# ------------------------------------------------------------------ settings",
           f"DYN_JOB_OUT={out_expr}",
@@ -261,6 +268,9 @@ def _script(graph: DynamoGraph, cluster: SlurmCluster, options: RunOptions, plac
         if cluster.event_broker:
             L.append(f"export DYN_ZMQ_BROKER_URL=\"xsub=tcp://$DYN_HEAD_ADDR:{cluster.ports.broker_xsub} , "
                      f"xpub=tcp://$DYN_HEAD_ADDR:{cluster.ports.broker_xpub}\"")
+    if options.engine == "mocker":
+        # as the local target: a mocker run needs nothing from the Hub (frontend included)
+        L.append("export HF_HUB_OFFLINE=1")
     for k, v in sorted(cluster.env.items()):
         L.append(f"export {k}={shlex.quote(v)}")
     L += _container_lines(graph, cluster, options)
@@ -319,20 +329,22 @@ def _script(graph: DynamoGraph, cluster: SlurmCluster, options: RunOptions, plac
         if step.tier == TIER_WORKER:
             launched_gpu.append(step)
         L.append("")
+    assert graph.model is not None and graph.frontend is not None
+    url = f"http://$DYN_HEAD_ADDR:{graph.frontend.port}"
+    inst = " ".join(f"{c}={len(s)}" for c, s in components.items())
+    blame = " ".join([f"frontend={graph.frontend.name}-0", *(f"{c}={','.join(s)}" for c, s in components.items())])
+    # the graph probe starts with the steps (its interpreter start-up overlaps theirs); the cheap
+    # bash checks below run meanwhile, and any step exiting stops both
+    L += ["# --- graph readiness: the frontend lists the model AND every worker is registered",
+          f"dyn_probe_start graph {shlex.quote('graph ready')} \"$DYN_DEADLINE_READY\" graph \"{url}\" "
+          f"{shlex.quote(graph.model.name)} {inst} --steps {blame}", ""]
     if deferred:
         L += ["# the broker and the frontend answer on their ports (probed while the workers start)", *deferred, ""]
     if launched_gpu:
         L.append("# every worker runs on the GPUs the allocation map gives it (step.sh checks, exit 97 if not)")
         L += [_placement_wait(p) for p in launched_gpu]
         L.append("")
-
-    assert graph.model is not None and graph.frontend is not None
-    url = f"http://$DYN_HEAD_ADDR:{graph.frontend.port}"
-    inst = " ".join(f"{c}={len(s)}" for c, s in components.items())
-    blame = " ".join([f"frontend={graph.frontend.name}-0", *(f"{c}={','.join(s)}" for c, s in components.items())])
-    L += ["# --- graph readiness: the frontend lists the model AND every worker is registered",
-          f"dyn_wait graph {shlex.quote('graph ready')} \"$DYN_DEADLINE_READY\" graph \"{url}\" "
-          f"{shlex.quote(graph.model.name)} {inst} --steps {blame}",
+    L += ["dyn_probe_wait",
           f"echo \"{url}\" >\"$DYN_RUN_DIR/endpoint\"",
           f"dyn_event endpoint - \"{url}\"",
           ""]

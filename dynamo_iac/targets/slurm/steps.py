@@ -7,7 +7,6 @@ addresses step.sh exports ($DYN_ADDR, $DYN_LEADER_ADDR) and the batch script's $
 """
 from __future__ import annotations
 
-import os
 import shlex
 from dataclasses import dataclass, field
 
@@ -45,10 +44,13 @@ class Step:
 
 
 def dynamo_python(cluster: SlurmCluster) -> str:
-    """The interpreter inside the steps: the image's python3, or the cluster's / the override's."""
+    """The interpreter inside the steps: the image's python3, or the cluster file's `python`.
+
+    Never DYNAMO_IAC_DYNAMO_PYTHON: that names an interpreter on THIS machine (the local
+    target's); the nodes' interpreter is a fact of the cluster and belongs in its file."""
     if cluster.container is not None:
         return "python3"
-    return os.environ.get("DYNAMO_IAC_DYNAMO_PYTHON") or cluster.python
+    return cluster.python
 
 
 def _join(argv: list[str]) -> str:
@@ -123,9 +125,14 @@ def _mocker_argv(graph: DynamoGraph, w: Worker, options: RunOptions, py: str) ->
     return argv
 
 
-def _multinode(graph: DynamoGraph, w: Worker, rp: ReplicaPlacement, argv: list[str]) -> str:
+def _multinode(graph: DynamoGraph, w: Worker, rp: ReplicaPlacement, argv: list[str], mocker: bool) -> str:
     """One srun task per node; the engine's own multi-node bootstrap, branched on SLURM_NODEID."""
     n = len(rp.nodes)
+    if mocker:
+        # the mocker simulates the whole replica in one process and has no multi-node mode: node
+        # rank 0 runs it (one registered instance per replica, as rank 0 of a real engine is), the
+        # other ranks hold their GPUs until the step is stopped
+        return f"if [ \"$SLURM_NODEID\" = 0 ]; then exec {_join(argv)}; else exec sleep infinity; fi"
     if graph.backend == "sglang":
         return (_join(argv) + f" --dist-init-addr \"$DYN_LEADER_ADDR:{SGLANG_DIST_PORT}\" --nnodes {n} "
                 "--node-rank \"$SLURM_NODEID\"")
@@ -147,7 +154,8 @@ def worker_steps(graph: DynamoGraph, cluster: SlurmCluster, placement: Placement
     for rp in placement.replicas:
         w = graph.worker(rp.component)
         explicit = w.command is not None or w.args is not None or not w.generate_command
-        if options.engine == "mocker" and not explicit:
+        mocker = options.engine == "mocker" and not explicit
+        if mocker:
             argv = _mocker_argv(graph, w, options, py)
         else:
             cmd, args = worker_command(graph, w, python=py)
@@ -156,14 +164,12 @@ def worker_steps(graph: DynamoGraph, cluster: SlurmCluster, placement: Placement
                 raise ConfigError(f"{rp.component} has no command", f"workers[{graph.worker_names().index(rp.component)}]",
                                   "give the worker a command, or let it generate one")
         env = {**graph.env, **w.env}
-        if options.engine == "mocker":
-            env.setdefault("HF_HUB_OFFLINE", "1")
         gpn = rp.gpus_per_node
         step_env_prefix = {}
         if len(rp.nodes) > 1 and not explicit:
             # one task per node, branching on SLURM_NODEID; the leader's host resolved by step.sh
             exports = " ".join(f"export {k}={shlex.quote(v)};" for k, v in sorted(env.items()))
-            command = f"{exports} {_multinode(graph, w, rp, argv)}".strip()
+            command = f"{exports} {_multinode(graph, w, rp, argv, mocker)}".strip()
             step_env_prefix["DYN_LEADER_HOST"] = f"${{DYN_NODE[{rp.nodes[0]}]}}"
         else:
             command = _env_cmd(env, _join(argv))
