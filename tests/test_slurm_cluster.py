@@ -216,5 +216,40 @@ def test_sweep_submits_valid_points_and_summarises(run_env):
     assert set(rows) == {"p000-workers1_gpus2", "p001-workers1_gpus5"}
     ok, bad = rows["p000-workers1_gpus2"], rows["p001-workers1_gpus5"]
     assert ok["state"] == "COMPLETED" and float(ok["ready_s"]) > 0 and not ok["error"]
-    assert "do not split into 2 whole nodes of 4 GPUs" in bad["error"] and not bad["job_id"]
+    assert "does not fit nodes of 4 GPUs" in bad["error"] and not bad["job_id"]
     assert not jobs.in_queue(int(ok["job_id"]))
+
+
+def test_prerendered_mocker_replica_across_two_nodes_into_a_fresh_output_dir(run_env):
+    """A tp=8 replica spans both 4-GPU nodes: rank 0 runs the mocker, rank 1 holds its GPUs; the
+    script is rendered first and submitted as a file into an output_dir that does not exist yet."""
+    tmp_path, cfile, model = run_env
+    c = yaml.safe_load(cfile.read_text())
+    c["output_dir"] = str(tmp_path / "fresh" / "runs")          # created by `submit`, not by the test
+    cfile.write_text(yaml.safe_dump(c))
+    port = free_port()
+    g = {"name": "tiny-tp8", "backend": "vllm", "model": {"id": "tiny"}, "frontend": {"port": port},
+         "workers": [{"role": "agg", "parallelism": {"tp": 8}}]}
+    gfile = tmp_path / "tp8.yaml"
+    gfile.write_text(yaml.safe_dump(g))
+    r = CliRunner()
+    res = r.invoke(app, ["render", str(gfile), "-c", str(cfile), "--engine", "mocker", "--model-path", str(model),
+                         "-o", str(tmp_path / "tp8.sbatch")])
+    assert res.exit_code == 0, res.output
+    assert not (tmp_path / "fresh").exists()
+    res = r.invoke(app, ["submit", str(tmp_path / "tp8.sbatch"), "--timeout", "60"])
+    m = re.search(r"submitted job (\d+)", res.output)
+    assert m, res.output
+    job_id = int(m.group(1))
+    try:
+        assert res.exit_code == 0, res.output
+        st = jobs.status(job_id)
+        assert st.ready and st.run_dir == tmp_path / "fresh" / "runs" / f"tiny-tp8-{job_id}"
+        placed = sorted(f.read_text().split()[0:2] for f in (st.run_dir / "placement").glob("Worker-0.*"))
+        assert placed == [["node0", "0,1,2,3"], ["node1", "0,1,2,3"]]
+        log = (st.run_dir / "logs" / "Worker-0.log").read_text()
+        assert "command not found" not in log and "ray" not in log
+    finally:
+        r.invoke(app, ["cancel", str(job_id)])
+    assert not jobs.in_queue(job_id)
+    assert wait_gone(st.run_dir, job_id) == []

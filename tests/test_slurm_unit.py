@@ -92,7 +92,7 @@ def test_plan_errors_name_the_worker_and_the_fix():
         place(graph(Worker(gpus=8, replicas=3)), cluster())
     assert paths(e.value) == ["cluster.nodes"] and "needs 3 nodes of 8 GPUs (24 GPUs)" in str(e.value)
     assert "raise nodes" in e.value.problems[0].fix
-    with pytest.raises(PlanError, match="do not split into 2 whole nodes of 8 GPUs"):
+    with pytest.raises(PlanError, match="does not fit nodes of 8 GPUs"):
         place(graph(Worker(gpus=24, nodes=2)), cluster(nodes=4))
 
 
