@@ -47,12 +47,20 @@ def test_broken_stack_shows_its_mistakes(broken) -> None:
 
     dgd = _urn(record, "kubernetes:nvidia.com/v1beta1:DynamoGraphDeployment", "llama")
     ng = _urn(record, "aws:eks/nodeGroup:NodeGroup", "prod-h100")
+    # the capacity outputs are the real planner's (4 p5 nodes for two 16-GPU workers, at the catalog's
+    # capacity-block price when it has one)
+    need = record.outputs["nodes_needed"]["h100"]
+    hour = record.outputs["cost_per_hour_usd"]
+    assert need == record.outputs["capacity_plan"]["pools"][0]["nodes"] == 4
+    cost = (f"the stack costs ${hour:,.2f}/hour by the capacity plan, over the budget of $100.00/hour"
+            if hour is not None else
+            "cannot prove the stack stays within its budget: price unknown for p5.48xlarge")
     expected = {
         ("capacity-covers-plan", ng,
-         "pool h100 can grow to 2 node(s) but the capacity plan needs 3: the graph never fully schedules"),
+         f"pool h100 can grow to 2 node(s) but the capacity plan needs {need}: the graph never fully schedules"),
         ("config-secrets-encrypted", "",
          "stack config dynamo-iac:hfToken holds a credential in plain text in Pulumi.<stack>.yaml"),
-        ("cost-budget", "", "the stack costs $165.12/hour by the capacity plan, over the budget of $100.00/hour"),
+        ("cost-budget", "", cost),
         ("disagg-requests-rdma", dgd,
          "DGD llama component DecodeWorker runs on h100 (p5.48xlarge, efa) but requests no vpc.amazonaws.com/efa: KV "
          "cache between prefill and decode falls back to TCP (~100 s TTFT)"),
@@ -166,3 +174,9 @@ def test_policy_cli_lists_rules() -> None:
     res = CliRunner().invoke(app, ["policy", "--list", "--json"])
     assert res.exit_code == 0
     assert [r["rule"] for r in json.loads(res.stdout)] == [r.name for r in RULES]
+
+
+def test_broken_fixture_is_an_ordinary_pulumi_project() -> None:
+    project = yaml.safe_load((BROKEN / "Pulumi.yaml").read_text())
+    assert project["runtime"]["name"] == "python" and (BROKEN / "__main__.py").is_file()
+    assert (BROKEN / project["runtime"]["options"]["virtualenv"]).resolve() == (ROOT / ".venv").resolve()

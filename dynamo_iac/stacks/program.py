@@ -178,17 +178,24 @@ def build(cfg: StackConfig, stack: str, root: Path, *, parent: Any = None, expor
             "deployment": deployment}
 
 
+def export_capacity(capacity: Any) -> None:
+    """The capacity plan's stack outputs (what the capacity and cost guards read)."""
+    import pulumi
+
+    pulumi.export("capacity_plan", capacity.to_dict())
+    pulumi.export("cost_per_hour_usd", capacity.cost_per_hour())
+    pulumi.export("cost_per_month_usd", capacity.cost_per_month())
+    # nodes the node groups run (max of needed, min_nodes, nodes) — what is paid for
+    pulumi.export("nodes", dict(sorted(capacity.provisioned_per_pool().items())))
+    pulumi.export("nodes_needed", dict(sorted(capacity.nodes_per_pool().items())))
+
+
 def _export(graph: Any, capacity: Any, cluster: Any, cfg: StackConfig) -> None:
     """Stack outputs: `pulumi preview` users see the capacity plan and the cost too."""
     import pulumi
 
     if capacity is not None:
-        pulumi.export("capacity_plan", capacity.to_dict())
-        pulumi.export("cost_per_hour_usd", capacity.cost_per_hour())
-        pulumi.export("cost_per_month_usd", capacity.cost_per_month())
-        # nodes the node groups run (max of needed, min_nodes, nodes) — what is paid for
-        pulumi.export("nodes", dict(sorted(capacity.provisioned_per_pool().items())))
-        pulumi.export("nodes_needed", dict(sorted(capacity.nodes_per_pool().items())))
+        export_capacity(capacity)
     pulumi.export("graph", graph.name)
     pulumi.export("dgd_api", cfg.deployment.api)
     if cluster is not None:

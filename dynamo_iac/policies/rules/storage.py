@@ -89,7 +89,8 @@ def check_cache_retained(stack: StackView, ctx: Context) -> Iterator[Finding]:
 CACHE_RETAINED = Rule(
     "model-cache-retained",
     "Model-cache storage (the PVC the workers mount, the cloud file system behind it) survives a destroy: "
-    "protect / retainOnDelete, or a Retain reclaim policy.",
+    "protect / retainOnDelete, a Retain reclaim policy, or the provider's deletion protection. Under the Pulumi "
+    "CLI retainOnDelete is not shown to policies: storage kept only by it is reported not evaluated there.",
     "mandatory", "stack", check_cache_retained, refs=("policy-catalog #25", "issue 7"))
 
 

@@ -167,7 +167,9 @@ def check_config_secrets(stack: StackView, ctx: Context) -> Iterator[Finding]:
 
 CONFIG_SECRETS = Rule(
     "config-secrets-encrypted",
-    "Credentials in the stack config (e.g. dynamo-iac:hfToken) are encrypted (`secure:`), never plain text.",
+    "Credentials in the stack config (e.g. dynamo-iac:hfToken) are encrypted (`secure:`), never plain text. "
+    "Offline only: CrossGuard does not tell a policy which config values are `secure:`, so under the Pulumi "
+    "CLI this rule reports not evaluated.",
     "mandatory", "stack", check_config_secrets)
 
 
