@@ -99,29 +99,136 @@ def test_dgd_carries_the_efa_overlay_and_replaces_on_immutable_change():
     assert dgd.delete_before_replace
 
 
-@pytest.mark.parametrize("pool,expect", [
+P6 = GpuPool(name="b200", instance_type="p6-b200.48xlarge", nodes=2, zones=["us-east-1a"])
+
+
+@pytest.mark.parametrize("pool,expect,path", [
     (GpuPool(name="h100", instance_type="p5.48xlarge", nodes=2, zones=["us-east-1a", "us-east-1b"]),
-     "EFA only connects instances of one AZ"),
+     "EFA only connects instances of one AZ", "pools[0].zones"),
     (GpuPool(name="h100", instance_type="p5.48xlarge", nodes=2, zones=["us-east-1a"], purchase_option="capacity-block"),
-     "needs the reservation / block id"),
+     "needs the reservation / block id", "pools[0].capacity_reservation_id"),
     (GpuPool(name="h100", instance_type="p5.48xlarge", nodes=1, max_nodes=1, zones=["us-east-1a"]),
-     "raise max_nodes to 2"),
+     "allows at most 1", "max_nodes"),
+    (P6, "EFA interface count of p6-b200.48xlarge is unknown", "pools[0].instance_type"),
+    (GpuPool(name="h100", instance_type="p5.48xlarge", nodes=2, zones=["us-east-1a"],
+             labels={"node-role.kubernetes.io/gpu": "true"}), "prefix EKS reserves", "pools[0].labels"),
 ])
-def test_bad_input_fails_before_any_resource(pool, expect):
-    registered = []
+def test_bad_input_fails_before_any_resource(pool, expect, path, monkeypatch):
+    """Components composed directly (no stack program planning first): the cluster validates its
+    pools and plans the graphs it is given before it registers anything."""
+    import pulumi
+
+    registered: list[str] = []
+    orig = pulumi.Resource.__init__
+
+    def counting(self, t, name, *a, **k):
+        registered.append(f"{t}::{name}")
+        return orig(self, t, name, *a, **k)
+    monkeypatch.setattr(pulumi.Resource, "__init__", counting)
 
     def program():
         from dynamo_iac.components.aws import AwsGpuCluster
         from dynamo_iac.components.deployment import DynamoDeployment
         from dynamo_iac.components.platform import GpuPlatform
-        from dynamo_iac.plan import plan
 
-        plan(GRAPH, [pool])                          # the stack program plans first, as stacks/program.py does
-        cluster = AwsGpuCluster("prod", region="us-east-1", pools=[pool])
-        registered.append(cluster)
+        cluster = AwsGpuCluster("prod", region="us-east-1", pools=[pool], graphs=[GRAPH])
         DynamoDeployment("q", graph=GRAPH, platform=GpuPlatform("p", cluster=cluster), pool=pool)
 
     with pytest.raises(DynamoIacError) as e:
         run_program(program, project="t", stack="t")
     assert expect in str(e.value)
-    assert registered == []
+    assert any(path in p.path for p in e.value.problems), [p.path for p in e.value.problems]
+    assert [r for r in registered if not r.startswith("pulumi:pulumi:Stack")] == []
+
+
+def test_no_reserved_label_on_any_node_group():
+    from dynamo_iac.components.aws import reserved_label
+
+    rec = stack([P5])
+    groups = by_type(rec, "aws:eks/nodeGroup:NodeGroup")
+    assert {g.name for g in groups} == {"prod-system", "prod-h100"}
+    for g in groups:
+        assert not [k for k in g.inputs["labels"] if reserved_label(k)], g.inputs["labels"]
+    gpu = [g for g in groups if g.name == "prod-h100"][0]
+    assert gpu.inputs["labels"] == {"dynamo-iac/pool": "h100", "nvidia.com/gpu.present": "true"}
+    assert reserved_label("node.kubernetes.io/instance-type") and reserved_label("eks.amazonaws.com/x")
+    assert not reserved_label("nvidia.com/gpu.present") and not reserved_label("example.com/k8s.io-like")
+
+
+def test_subnets_derived_from_vpc_cidr():
+    import ipaddress
+
+    rec = stack([P5], vpc_cidr="172.31.0.0/16")
+    subnets = {r.name: r.inputs["cidrBlock"] for r in by_type(rec, "aws:ec2/subnet:Subnet")}
+    assert subnets == {"prod-public-us-east-1a": "172.31.0.0/20", "prod-public-us-east-1b": "172.31.16.0/20",
+                       "prod-private-us-east-1a": "172.31.128.0/19", "prod-private-us-east-1b": "172.31.160.0/19"}
+    vpc = ipaddress.ip_network("172.31.0.0/16")
+    nets = [ipaddress.ip_network(c) for c in subnets.values()]
+    assert all(n.subnet_of(vpc) for n in nets)
+    assert not any(a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1:])
+
+
+def test_existing_vpc_subnets_by_zone():
+    rec = stack([P5], vpc_id="vpc-0abc", subnet_ids={"us-east-1b": "subnet-b", "us-east-1a": "subnet-a"})
+    assert by_type(rec, "aws:ec2/vpc:Vpc") == [] and by_type(rec, "aws:ec2/subnet:Subnet") == []
+    ng = {r.name: r.inputs for r in by_type(rec, "aws:eks/nodeGroup:NodeGroup")}
+    assert ng["prod-h100"]["subnetIds"] == ["subnet-a"]                   # the pool's AZ, not list position
+    assert ng["prod-system"]["subnetIds"] == ["subnet-b", "subnet-a"]
+    (eks,) = by_type(rec, "aws:eks/cluster:Cluster")
+    assert eks.inputs["vpcConfig"]["subnetIds"] == ["subnet-b", "subnet-a"]
+    with pytest.raises(DynamoIacError) as e:
+        stack([P5], vpc_id="vpc-0abc", subnet_ids={"us-east-1b": "subnet-b"})
+    assert "pools[0].zones" in str(e.value) and "us-east-1a" in str(e.value)
+
+
+def test_desired_size_from_the_plans_provisioned_count():
+    # nodes not given: the plan decides (EFA: prefill and decode on separate nodes → 2)
+    pool = GpuPool(name="h100", instance_type="p5.48xlarge", min_nodes=0, max_nodes=4, zones=["us-east-1a"])
+    from dynamo_iac.plan import plan
+
+    provisioned = {p.pool.name: p.provisioned for p in plan(GRAPH, [pool]).pools}["h100"]
+    assert provisioned == 2
+
+    def program():
+        from dynamo_iac.components.aws import AwsGpuCluster
+        AwsGpuCluster("prod", region="us-east-1", pools=[pool], graphs=[GRAPH])
+    rec = run_program(program, project="t", stack="t")
+    (ng,) = [r for r in by_type(rec, "aws:eks/nodeGroup:NodeGroup") if r.name == "prod-h100"]
+    assert ng.inputs["scalingConfig"] == {"desiredSize": 2, "maxSize": 4, "minSize": 0}
+
+    def without_graphs():
+        from dynamo_iac.components.aws import AwsGpuCluster
+        AwsGpuCluster("prod", region="us-east-1", pools=[pool])
+    rec = run_program(without_graphs, project="t", stack="t")
+    (ng,) = [r for r in by_type(rec, "aws:eks/nodeGroup:NodeGroup") if r.name == "prod-h100"]
+    assert ng.inputs["scalingConfig"]["desiredSize"] == 1                 # the pool's own count
+
+
+def test_fsx_lustre_is_complete():
+    rec = stack([P5], storage="fsx-lustre")
+    (fs,) = by_type(rec, "aws:fsx/lustreFileSystem:LustreFileSystem")
+    assert fs.protect and fs.retain_on_delete
+    assert fs.inputs["subnetIds"] == "(known after apply)" or isinstance(fs.inputs["subnetIds"], str)
+    assert fs.inputs["storageCapacity"] == 1200 and fs.inputs["deploymentType"] == "PERSISTENT_2"
+    (addon,) = by_type(rec, "aws:eks/addon:Addon")
+    assert addon.inputs["addonName"] == "aws-fsx-csi-driver"
+    (sc,) = by_type(rec, "kubernetes:storage.k8s.io/v1:StorageClass")
+    assert sc.inputs["metadata"]["name"] == "fsx-model-cache" and sc.inputs["provisioner"] == "fsx.csi.aws.com"
+    (pv,) = by_type(rec, "kubernetes:core/v1:PersistentVolume")
+    spec = pv.inputs["spec"]
+    assert spec["storageClassName"] == "fsx-model-cache" and spec["persistentVolumeReclaimPolicy"] == "Retain"
+    assert spec["csi"]["driver"] == "fsx.csi.aws.com" and set(spec["csi"]["volumeAttributes"]) == {"dnsname",
+                                                                                                   "mountname"}
+    (pvc,) = by_type(rec, "kubernetes:core/v1:PersistentVolumeClaim")
+    assert pvc.inputs["spec"]["storageClassName"] == "fsx-model-cache"
+    assert pvc.inputs["spec"]["resources"]["requests"]["storage"]
+
+
+def test_fsx_subnet_is_one_string_for_the_sdk():
+    """pulumi_aws 7 types LustreFileSystem.subnet_ids as Input[str]; a list fails at registration."""
+    import inspect
+
+    import pulumi_aws as aws
+
+    ann = str(inspect.signature(aws.fsx.LustreFileSystem._internal_init).parameters["subnet_ids"].annotation)
+    assert "str" in ann and "Sequence" not in ann

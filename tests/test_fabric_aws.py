@@ -29,35 +29,58 @@ def qwen3_graph() -> DynamoGraph:
                  Worker(role="decode", name="DecodeWorker", parallelism=Parallelism(tp=4))])
 
 
-def fabric_view(service: dict) -> dict:
-    """The fabric-related parts of a v1alpha1 worker service."""
-    main = service["extraPodSpec"]["mainContainer"]
+def _view(main: dict, pod: dict, custom: dict, gpu: str | None) -> dict:
     env = {e["name"]: e["value"] for e in main.get("env", []) if e["name"].startswith(FABRIC_ENV)}
     kv = [e["value"] for e in main.get("env", []) if e["name"] == "KV_TRANSFER_CONFIG"]
     args = " ".join(main.get("args", []))
     if not kv and "--kv-transfer-config" in main.get("args", []):
         kv = [main["args"][main["args"].index("--kv-transfer-config") + 1]]
     backends = json.loads(kv[0]).get("kv_connector_extra_config", {}).get("backends") if kv else None
+    # the whole securityContext: capabilities, privileged, runAsUser — every security setting
+    return {"env": env, "backends": backends, "custom": custom, "security": main.get("securityContext", {}),
+            "image": main["image"], "gpu": gpu, "hostpath_volumes": [v for v in pod.get("volumes", []) if "hostPath" in v],
+            "args_present": bool(args)}
+
+
+def fabric_view(service: dict) -> dict:
+    """The fabric-related parts of a v1alpha1 worker service."""
     res = service.get("resources", {})
     custom = {s: {k: v for k, v in (res.get(s, {}).get("custom") or {}).items() if k != "ephemeral-storage"}
               for s in ("limits", "requests")}
-    sec = main.get("securityContext", {})
-    fabric_volumes = [v for v in service["extraPodSpec"].get("volumes", []) if "hostPath" in v]
-    return {"env": env, "backends": backends, "custom": custom,
-            "ipc_lock": "IPC_LOCK" in sec.get("capabilities", {}).get("add", []),
-            "privileged": sec.get("privileged", False), "image": main["image"],
-            "gpu": res.get("limits", {}).get("gpu"), "hostpath_volumes": fabric_volumes, "args_present": bool(args)}
+    return _view(service["extraPodSpec"]["mainContainer"], service["extraPodSpec"], custom,
+                 res.get("limits", {}).get("gpu"))
+
+
+def fabric_view_v1beta1(component: dict) -> dict:
+    """The same view of a v1beta1 component (podTemplate with plain Kubernetes resources)."""
+    pod = component["podTemplate"]["spec"]
+    main = pod["containers"][0]
+    res = main.get("resources", {})
+    custom = {s: {k: v for k, v in res.get(s, {}).items() if k not in ("nvidia.com/gpu", "ephemeral-storage")}
+              for s in ("limits", "requests")}
+    return _view(main, pod, custom, res.get("limits", {}).get("nvidia.com/gpu"))
+
+
+def components(dgd: dict) -> dict:
+    return {c["name"]: c for c in dgd["spec"]["components"]}
 
 
 def test_aws_p5_overlay_equals_upstream_recipe():
     upstream = yaml.safe_load((EXAMPLES / RECIPE).read_text())
     pool = GpuPool(name="h100", instance_type="p5.48xlarge", nodes=2, zones=["us-east-1a"])
     ours = qwen3_graph().to_dgd("v1alpha1", target=RenderTarget.for_pool(pool, load().get("p5.48xlarge")))
+    beta = components(qwen3_graph().to_dgd("v1beta1", target=RenderTarget.for_pool(pool, load().get("p5.48xlarge"),
+                                                                                    cloud="aws")))
     for name in ("PrefillWorker", "DecodeWorker"):
-        a, b = fabric_view(ours["spec"]["services"][name]), fabric_view(upstream["spec"]["services"][name])
+        b = fabric_view(upstream["spec"]["services"][name])
+        a = fabric_view(ours["spec"]["services"][name])
         assert a == b, name
+        # v1beta1 (DynamoDeployment's default) carries the same fabric
+        assert fabric_view_v1beta1(beta[name]) == b, name
         assert a["custom"]["limits"] == {"vpc.amazonaws.com/efa": "16"}
         assert a["backends"] == ["LIBFABRIC"]
+        assert a["security"] == {"capabilities": {"add": ["IPC_LOCK", "SYS_PTRACE"]}, "privileged": True,
+                                 "runAsUser": 0}
     # the frontend gets no fabric
     fe = ours["spec"]["services"]["Frontend"]
     assert "custom" not in fe.get("resources", {}).get("limits", {})
