@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import GraphError, Problem
 from ..targets.k8s.merge import prune_nulls
+from .shape import shape_problems as _shape_problems
 from .model import DynamoGraph, Frontend, Model, Parallelism, Planner, RawComponent, Worker
 
 _V1BETA1_ROLE = {"worker": "agg", "prefill": "prefill", "decode": "decode"}
@@ -103,27 +104,6 @@ _SHAPES = {
         "extraPodMetadata": dict})}), "backendFramework": str}),
 }
 _META_SHAPE = (dict, {"name": str, "namespace": str, "labels": dict, "annotations": dict})
-_WORDS = {dict: "a mapping", list: "a list", str: "a string", int: "an integer"}
-
-
-def _shape_problems(value: Any, shape: Any, path: str) -> list[Problem]:
-    if isinstance(shape, list):
-        if not isinstance(value, list):
-            return [Problem(path, f"must be a list, not {type(value).__name__}", "see the CRD for this field")]
-        return [p for i, v in enumerate(value) for p in _shape_problems(v, shape[0], f"{path}[{i}]")]
-    kind, children = shape if isinstance(shape, tuple) else (shape, {})
-    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-    if not ok:
-        return [Problem(path, f"must be {_WORDS[kind]}, not {type(value).__name__} {value!r:.40}",
-                        "see the CRD for this field")]
-    out: list[Problem] = []
-    for k, v in value.items() if children else ():
-        sub = children.get(k, children.get("*"))
-        if sub is not None:
-            out += _shape_problems(v, sub, f"{path}.{k}")
-    return out
-
-
 class _Importer:
     def __init__(self, obj: dict):
         self.obj = obj

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ...errors import GraphError, Problem
+from ...graph.shape import shape_problems
 from .merge import merge
 
 BOTH_COMPONENT = ("replicas", "multinode", "minAvailable", "modelRef", "globalDynamoNamespace",
@@ -106,6 +107,9 @@ def _alpha_volume_mounts(v: list) -> Fragment:
             cc = {"pvcName": m["name"], **({"mountPath": m["mountPoint"]} if m.get("mountPoint") else {})}
             frag.component["compilationCache"] = cc
             continue
+        if not m.get("mountPoint"):
+            raise GraphError("is required unless useAsCompilationCache", f"volumeMounts[{v.index(m)}].mountPoint",
+                             "set mountPoint")
         mounts.append({"name": m["name"], "mountPath": m["mountPoint"]})
         volumes.append({"name": m["name"], "persistentVolumeClaim": {"claimName": m["name"]}})
     if mounts:
@@ -189,6 +193,33 @@ _BETA: dict[str, Callable[[Any], Fragment]] = {
 }
 
 
+# the shape of what each converter reads, checked first (raw layers come from users and imports)
+_ITEMS = (dict, {"cpu": str, "memory": str, "gpu": str, "gpuType": str, "custom": (dict, {"*": str})})
+_MODED = (dict, {"mode": str})
+_SHAPES = {
+    "v1alpha1": {"envs": list, "envFromSecret": str, "resources": (dict, {"requests": _ITEMS, "limits": _ITEMS}),
+                 "volumeMounts": [(dict, {"name": str, "mountPoint": str})], "sharedMemory": dict,
+                 "subComponentType": str, "scalingAdapter": dict, "gpuMemoryService": _MODED, "failover": _MODED,
+                 "checkpoint": dict, "frontendSidecar": (dict, {"image": str, "envFromSecret": str}),
+                 "annotations": dict, "labels": dict},
+    "v1beta1": {"experimental": (dict, {"gpuMemoryService": _MODED, "failover": _MODED, "checkpoint": dict}),
+                "compilationCache": (dict, {"pvcName": str, "mountPath": str})},
+}
+_REQUIRED = {("v1alpha1", "volumeMounts"): ("name",), ("v1alpha1", "frontendSidecar"): ("image",),
+             ("v1beta1", "compilationCache"): ("pvcName",)}
+
+
+def _field_problems(k: str, v: Any, src: str, path: str) -> list[Problem]:
+    shape = _SHAPES[src].get(k)
+    out = shape_problems(v, shape, path) if shape is not None else []
+    need = _REQUIRED.get((src, k), ())
+    for i, item in enumerate(v if isinstance(v, list) else [v]):
+        where = f"{path}[{i}]" if isinstance(v, list) else path
+        out += [Problem(f"{where}.{n}", "is required", "set it") for n in need
+                if isinstance(item, dict) and n not in item]
+    return out
+
+
 def convert_component(extra: dict[str, Any], src: str, dst: str, where: str) -> Fragment:
     """The raw fields of one component, from src's layout into dst's (GraphError names any that
     cannot be converted)."""
@@ -202,6 +233,10 @@ def convert_component(extra: dict[str, Any], src: str, dst: str, where: str) -> 
         if k in BOTH_COMPONENT or v is None:
             frag.component[k] = v
         elif k in table:
+            shape = _field_problems(k, v, src, f"{where}.{k}")
+            if shape:
+                bad += shape
+                continue
             try:
                 frag.add(table[k](v))
             except GraphError as e:
@@ -228,6 +263,8 @@ def convert_spec(extra: dict[str, Any], src: str, dst: str) -> dict[str, Any]:
         elif k == "topologyConstraint" and isinstance(v, dict):
             old, new = ("topologyProfile", "clusterTopologyName")[:: 1 if dst == "v1beta1" else -1]
             out[k] = {(new if x == old else x): y for x, y in v.items()}
+        elif k == "pvcs" and dst == "v1beta1" and shape_problems(v, [dict], "spec.pvcs"):
+            bad += shape_problems(v, [dict], "spec.pvcs")
         elif k == "pvcs" and dst == "v1beta1":
             # v1beta1 mounts PVCs as plain pod volumes (converted per component); it cannot create one
             for i, pvc in enumerate(v):
