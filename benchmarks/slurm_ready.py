@@ -1,6 +1,11 @@
 """Time from `sbatch` to graph-ready on the local Slurm cluster, next to the local target's
 time-to-ready for the SAME graph, in the same run. Target: slurm / local <= 1.5.
 
+Where Slurm's share goes (slurm.conf by scripts/slurm.sh): sbatch only test-schedules a batch
+job and queues a request for slurmctld's once-a-second background loop (batch_sched_delay=0
+lets every tick serve it; backfill with bf_interval=1 is the other clock), so sbatch → job start
+is 0-1 s by design of Slurm 22.05, not tunable further; the rest is the job's own start-up.
+
 Graph: disaggregated, frontend + 1 prefill (3 GPUs, node0) + 1 decode (2 GPUs, node1), dynamo.mocker.
 Slurm "ready" = the job's `endpoint` event (written after the frontend lists the model and both
 workers are registered), measured from just before `sbatch`; the job is then cancelled and the
@@ -107,7 +112,9 @@ def main(repeats: int = 5) -> None:
         "slurm_ready_s": s_ready, "slurm_ready_min_s": round(min(r["ready"] for r in slurm_runs), 3),
         "slurm_ready_max_s": round(max(r["ready"] for r in slurm_runs), 3), "ratio_from_job_start": from_start, "slurm_sbatch_to_start_s": med(slurm_runs, "sbatch_to_start"),
         "slurm_start_to_ready_s": med(slurm_runs, "start_to_ready"), "slurm_cancel_s": med(slurm_runs, "cancel"),
-        "local_ready_s": l_ready, "local_stop_s": med(local_runs, "stop"), "ratio": ratio, "target_ratio": 1.5,
+        "local_ready_s": l_ready, "local_ready_min_s": round(min(r["ready"] for r in local_runs), 3),
+        "local_stop_s": med(local_runs, "stop"),
+        "ratio_of_minimums": round(min(r["ready"] for r in slurm_runs) / min(r["ready"] for r in local_runs), 2), "ratio": ratio, "target_ratio": 1.5,
         "meets_target": ratio <= 1.5, "repeats": repeats,
     }, sort_keys=True))
 
