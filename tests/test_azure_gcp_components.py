@@ -2,6 +2,8 @@
 their inputs, the same graph on both, lazy cloud imports, and bad input rejected up front."""
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 
@@ -10,6 +12,7 @@ import pytest
 from dynamo_iac import patterns
 from dynamo_iac.errors import DynamoIacError
 from dynamo_iac.graph import Model, ModelCache, Parallelism, Worker
+from dynamo_iac.hardware.catalog import load
 from dynamo_iac.hardware.pool import GpuPool
 from dynamo_iac.preview.engine import run_program
 
@@ -60,34 +63,108 @@ A3U = GpuPool(name="a3ultra", instance_type="a3-ultragpu-8g", nodes=2, zones=["u
 
 
 def test_aks_tree():
+    from dynamo_iac import versions
+    from dynamo_iac.components.azure import storage_account_name
+
     rec = azure_stack([ND])
     pools = {r.name: r.inputs for r in of(rec, "azure-native:containerservice:AgentPool")}
-    gpu = next(v for k, v in pools.items() if "ndh100" in k)
-    assert gpu["vmSize"] == "Standard_ND96isr_H100_v5" and gpu["count"] == 2
-    assert "nvidia.com/gpu=present:NoSchedule" in gpu["nodeTaints"]
-    assert gpu["gpuProfile"] == {"driver": "None"}            # the GPU Operator installs the driver
-    cr = [r for r in rec.resources if r.inputs.get("kind") == "NicClusterPolicy"]
-    assert cr, "InfiniBand pools get the Network Operator's NicClusterPolicy"
-    assert any(r.retain_on_delete or r.protect for r in rec.resources if "model-cache" in r.name)
+    assert set(pools) == {"aks-ndh100"}
+    gpu = pools["aks-ndh100"]
+    assert {k: v for k, v in gpu.items() if k not in ("resourceGroupName", "resourceName", "vnetSubnetID")} == {
+        "agentPoolName": "ndh100", "count": 2, "gpuProfile": {"driver": "None"}, "mode": "User",
+        "nodeLabels": {"dynamo-iac/pool": "ndh100"}, "nodeTaints": ["nvidia.com/gpu=present:NoSchedule"],
+        "osSKU": "Ubuntu", "osType": "Linux", "tags": {"managed-by": "dynamo-iac"},
+        "vmSize": "Standard_ND96isr_H100_v5"}
+    (aks,) = of(rec, "azure-native:containerservice:ManagedCluster")
+    (system,) = aks.inputs["agentPoolProfiles"]
+    assert system["mode"] == "System" and "nodeTaints" not in system      # CPU pods run here
+    (policy,) = [r for r in rec.resources if r.inputs.get("kind") == "NicClusterPolicy"]
+    spec = policy.inputs["spec"]
+    images = versions._table()["charts"]["network-operator"]["images"]
+    for key in ("ofedDriver", "rdmaSharedDevicePlugin"):
+        assert {k: spec[key][k] for k in ("repository", "image", "version")} == images[key]
+    assert json.loads(spec["rdmaSharedDevicePlugin"]["config"]) == {"configList": [{
+        "rdmaHcaMax": load().get("Standard_ND96isr_H100_v5").fabric.resource_per_node, "resourceName": "shared_ib",
+        "selectors": {"linkTypes": ["infiniband"], "vendors": ["15b3"]}}]}
+    # operator namespaces exist, labelled privileged, before their charts
+    ns = {r.inputs["metadata"]["name"]: r for r in of(rec, "kubernetes:core/v1:Namespace")}
+    for name in ("gpu-operator", "network-operator"):
+        assert ns[name].inputs["metadata"]["labels"] == {"pod-security.kubernetes.io/enforce": "privileged"}
+    rel = {r.inputs["chart"]: r for r in of(rec, "kubernetes:helm.sh/v3:Release")}
+    assert rel["gpu-operator"].inputs["createNamespace"] is False
+    assert ns["gpu-operator"].urn in rel["gpu-operator"].dependencies
+    assert rel["gpu-operator"].inputs["values"] == {"cdi": {"enabled": True}, "dcgmExporter": {"enabled": True},
+                                                    "driver": {"rdma": {"enabled": True}}, "nfd": {"enabled": False}}
+    # model cache: a valid, deterministic storage account name; retained storage
+    (acct,) = of(rec, "azure-native:storage:StorageAccount")
+    assert acct.inputs["accountName"] == storage_account_name("aks", "t", "t")
+    assert re.fullmatch(r"[a-z0-9]{3,24}", acct.inputs["accountName"]) and acct.retain_on_delete
+    (share,) = of(rec, "azure-native:storage:FileShare")
+    assert share.retain_on_delete and share.inputs["shareQuota"] == 1024
     (dgd,) = of(rec, "kubernetes:nvidia.com/v1beta1:DynamoGraphDeployment")
-    main = dgd.inputs["spec"]["components"][1]["podTemplate"]["spec"]["containers"][0]
-    assert main["resources"]["limits"]["rdma/shared_ib"] == "1"
+    comps = {c["name"]: c for c in dgd.inputs["spec"]["components"]}
+    main = comps["DecodeWorker"]["podTemplate"]["spec"]["containers"][0]
+    assert main["resources"]["limits"] == {"nvidia.com/gpu": "4", "rdma/shared_ib": "1"}
+
+
+def test_storage_account_names_valid_and_distinct():
+    from dynamo_iac.components.azure import storage_account_name
+
+    names = {storage_account_name(n, "proj", st) for n in ("aks", "My-Very-Long-Cluster-Name-2026", "x")
+             for st in ("dev", "prod")}
+    assert len(names) == 6 and all(re.fullmatch(r"[a-z0-9]{3,24}", n) for n in names)
+    assert storage_account_name("aks", "proj", "dev") == storage_account_name("aks", "proj", "dev")
+
+
+def test_aks_spot_pool():
+    spot = GpuPool(name="spot", instance_type="Standard_ND96isr_H100_v5", nodes=2, purchase_option="spot")
+    rec = azure_stack([spot])
+    (pool,) = of(rec, "azure-native:containerservice:AgentPool")
+    i = pool.inputs
+    assert (i["scaleSetPriority"], i["scaleSetEvictionPolicy"], i["spotMaxPrice"]) == ("Spot", "Delete", -1)
+    assert i["nodeTaints"] == ["nvidia.com/gpu=present:NoSchedule"]      # AKS adds the spot taint itself
+    (dgd,) = of(rec, "kubernetes:nvidia.com/v1beta1:DynamoGraphDeployment")
+    for c in dgd.inputs["spec"]["components"][1:]:
+        assert {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal", "value": "spot",
+                "effect": "NoSchedule"} in c["podTemplate"]["spec"]["tolerations"]
 
 
 def test_gke_tree():
     rec = gcp_stack([A3U])
-    (np,) = [r for r in of(rec, "gcp:container/nodePool:NodePool") if "a3ultra" in r.name]
-    cfg = np.inputs["nodeConfig"]
-    assert cfg["machineType"] == "a3-ultragpu-8g"
-    assert cfg["guestAccelerators"][0]["type"] == "nvidia-h200-141gb" and cfg["guestAccelerators"][0]["count"] == 8
-    assert any(t["key"] == "nvidia.com/gpu" for t in cfg["taints"])
-    nets = np.inputs["networkConfig"]["additionalNodeNetworkConfigs"]
-    assert len(nets) >= 8                                      # 8 RDMA NICs (+ gVNIC)
+    pools = {r.name: r for r in of(rec, "gcp:container/nodePool:NodePool")}
+    assert set(pools) == {"gke-system", "gke-a3ultra"}
+    np = pools["gke-a3ultra"].inputs
+    assert np["nodeConfig"] == {
+        "diskSizeGb": 200, "gvnic": {"enabled": True}, "imageType": "COS_CONTAINERD",
+        "guestAccelerators": [{"count": 8, "gpuDriverInstallationConfig": {"gpuDriverVersion": "LATEST"},
+                               "type": "nvidia-h200-141gb"}],
+        "labels": {"dynamo-iac/pool": "a3ultra"}, "machineType": "a3-ultragpu-8g",
+        "oauthScopes": ["https://www.googleapis.com/auth/cloud-platform"],
+        "taints": [{"effect": "NO_SCHEDULE", "key": "nvidia.com/gpu", "value": "present"}]}
+    assert (np["nodeCount"], np["nodeLocations"], np["placementPolicy"]) == (2, ["us-central1-b"], {"type": "COMPACT"})
+    nets = np["networkConfig"]["additionalNodeNetworkConfigs"]
+    assert nets == [{"network": "gke-gvnic-1", "subnetwork": "gke-gvnic-1"}] + [
+        {"network": "gke-rdma", "subnetwork": f"gke-rdma-sub-{i}"} for i in range(8)]
+    assert "taints" not in pools["gke-system"].inputs["nodeConfig"]
     (cluster,) = of(rec, "gcp:container/cluster:Cluster")
     assert cluster.inputs["datapathProvider"] == "ADVANCED_DATAPATH"
     assert cluster.inputs["enableMultiNetworking"] is True
-    assert any(r.inputs.get("kind") == "GKENetworkParamSet" for r in rec.resources)
-    assert any((r.retain_on_delete or r.protect) for r in rec.resources if r.type.startswith("gcp:filestore"))
+    params = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in rec.resources
+              if r.inputs.get("kind") == "GKENetworkParamSet"}
+    assert params == {"gvnic-1": {"deviceMode": "NetDevice", "vpc": "gke-gvnic-1", "vpcSubnet": "gke-gvnic-1"},
+                      **{f"rdma-{i}": {"deviceMode": "RDMA", "vpc": "gke-rdma", "vpcSubnet": f"gke-rdma-sub-{i}"}
+                         for i in range(8)}}
+    (rdma,) = [r for r in of(rec, "gcp:compute/network:Network") if r.name == "gke-rdma"]
+    assert rdma.inputs["networkProfile"] == "projects/p/global/networkProfiles/us-central1-b-vpc-roce"
+    (fs,) = of(rec, "gcp:filestore/instance:Instance")
+    assert fs.retain_on_delete and fs.inputs["tier"] == "ZONAL" and fs.inputs["fileShares"]["capacityGb"] == 1024
+    (pv,) = of(rec, "kubernetes:core/v1:PersistentVolume")
+    assert pv.retain_on_delete and pv.inputs["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
+    # GKE's driver mode: the GPU Operator installs neither driver, toolkit nor device plugin
+    rel = {r.inputs["chart"]: r.inputs for r in of(rec, "kubernetes:helm.sh/v3:Release")}
+    assert rel["gpu-operator"]["values"] == {"cdi": {"enabled": True}, "dcgmExporter": {"enabled": True},
+                                             "devicePlugin": {"enabled": False}, "driver": {"enabled": False},
+                                             "toolkit": {"enabled": False}}
 
 
 def test_aws_stack_imports_no_other_cloud():
@@ -99,14 +176,56 @@ def test_aws_stack_imports_no_other_cloud():
 
 
 def test_rdma_prefill_and_decode_in_two_aks_pools_rejected():
-    from dynamo_iac.hardware.catalog import load
-    from dynamo_iac.targets.k8s.fabrics import infiniband
+    """Through the public component path: DynamoDeployment places each worker on a pool (the
+    plan's, or `placement`), and KV-exchanging IB workers in two pools are refused up front."""
+    other = GpuPool(name="ndh100b", instance_type="Standard_ND96isr_H100_v5", nodes=2)
 
-    inst = load().get("Standard_ND96isr_H100_v5")
-    other = GpuPool(name="ndh100b", instance_type="Standard_ND96isr_H100_v5", nodes=1)
-    problems = infiniband.placement_problems([("PrefillWorker", "prefill", ND, inst),
-                                              ("DecodeWorker", "decode", other, inst)])
-    assert problems and "one scale set" in problems[0].message and "ndh100" in problems[0].fix
+    def program():
+        from dynamo_iac.components.azure import AzureGpuCluster
+        from dynamo_iac.components.deployment import DynamoDeployment
+        from dynamo_iac.components.platform import GpuPlatform
+
+        c = AzureGpuCluster("aks", location="eastus", pools=[ND, other])
+        p = GpuPlatform("platform", cluster=c, graphs=[GRAPH])
+        DynamoDeployment("qwen3", graph=GRAPH, platform=p,
+                         placement={"PrefillWorker": "ndh100", "DecodeWorker": "ndh100b"})
+    with pytest.raises(DynamoIacError) as e:
+        run(program)
+    assert "one scale set" in str(e.value) and "ndh100" in e.value.problems[0].fix
+
+
+def test_workers_pinned_to_their_own_pools():
+    """Non-KV placement across pools: each worker's nodeSelector names the pool it was placed on."""
+    graph = patterns.aggregated("qwen3-32b", Model("Qwen/Qwen3-32B", cache=ModelCache()),
+                                worker=Worker(parallelism=Parallelism(tp=4)))
+    a = GpuPool(name="ndh100", instance_type="Standard_ND96isr_H100_v5", nodes=1)
+    b = GpuPool(name="ndh100b", instance_type="Standard_ND96isr_H100_v5", nodes=1)
+
+    def program():
+        from dynamo_iac.components.azure import AzureGpuCluster
+        from dynamo_iac.components.deployment import DynamoDeployment
+        from dynamo_iac.components.platform import GpuPlatform
+
+        c = AzureGpuCluster("aks", location="eastus", pools=[a, b])
+        p = GpuPlatform("platform", cluster=c, graphs=[graph])
+        name = graph.worker_names()[0]
+        DynamoDeployment("qwen3", graph=graph, platform=p, placement={name: "ndh100b"})
+    rec = run(program)
+    (dgd,) = of(rec, "kubernetes:nvidia.com/v1beta1:DynamoGraphDeployment")
+    workers = [c for c in dgd.inputs["spec"]["components"] if c["type"] != "frontend"]
+    assert [c["podTemplate"]["spec"]["nodeSelector"] for c in workers] == [{"dynamo-iac/pool": "ndh100b"}]
+
+
+def test_operator_driver_without_the_gpu_operator_rejected():
+    def program():
+        from dynamo_iac.components.azure import AzureGpuCluster
+        from dynamo_iac.components.platform import GpuPlatform
+
+        c = AzureGpuCluster("aks", location="eastus", pools=[ND])
+        GpuPlatform("platform", cluster=c, graphs=[GRAPH], gpu_operator=False)
+    with pytest.raises(DynamoIacError) as e:
+        run(program)
+    assert e.value.problems[0].path == "gpu_operator" and "no driver" in str(e.value)
 
 
 def test_a3_mega_without_its_networks_rejected():
