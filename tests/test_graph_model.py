@@ -221,3 +221,50 @@ def test_graph_file_and_module_loading(tmp_path):
     with pytest.raises(GraphError) as e:
         load_graph(str(bad))
     assert e.value.problems[0].path == "workerz" and "workers" in e.value.problems[0].fix
+
+
+def test_crd_rules_rejected_at_construction():
+    with pytest.raises(GraphError) as e:
+        Worker(shared_memory="0")
+    assert problems(e)[0][0] == "shared_memory" and "greater than 0" in problems(e)[0][1]
+    with pytest.raises(GraphError, match="storage_class"):
+        ModelCache(create=True)
+    assert ModelCache(create=True, storage_class="efs").create
+    with pytest.raises(GraphError) as e:
+        Worker(container={"name": "engine"})
+    assert problems(e)[0][0] == "container" and "'main'" in problems(e)[0][1]
+
+
+def test_grove_limit_applies_when_the_target_makes_a_worker_multinode():
+    from dynamo_iac.targets.k8s.overlay import RenderTarget
+
+    g = patterns.multinode("x", "m/x", gpus=16)
+    g.workers[0].name = "a" * 35             # fits a single-node worker's budget (37) …
+    assert len(g.to_dgd()["spec"]["components"]) == 2
+    with pytest.raises(GraphError) as e:     # … not a multinode one's (31), derived from the node size
+        g.to_dgd(target=RenderTarget(gpus_per_node=8))
+    assert problems(e) == [("workers[0].name", "component name '" + "a" * 35 + "' is 35 characters; the "
+                            "operator's Grove name limit leaves 31 for a multinode worker")]
+
+
+def test_render_refuses_other_kubernetes_kinds(tmp_path):
+    from dynamo_iac.graph import load_graph
+
+    f = tmp_path / "dgdr.yaml"
+    f.write_text(yaml.safe_dump({"apiVersion": "nvidia.com/v1beta1", "kind": "DynamoGraphDeploymentRequest",
+                                 "metadata": {"name": "r"}, "spec": {"model": "m/x"}}))
+    with pytest.raises(GraphError) as e:
+        load_graph(str(f))
+    assert "DynamoGraphDeploymentRequest (a DGDR" in e.value.problems[0].message
+
+
+def test_module_graphs_import_from_the_working_directory(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "cwdgraphs.py").write_text(
+        "from dynamo_iac import patterns\nq = patterns.aggregated('q', 'Qwen/Qwen3-0.6B')\n")
+    r = subprocess.run([sys.executable, "-m", "dynamo_iac.cli", "render", "cwdgraphs:q"], cwd=tmp_path,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert yaml.safe_load(r.stdout)["metadata"]["name"] == "q"

@@ -27,6 +27,14 @@ def load_graph(ref: str, base_dir: str | Path | None = None):
                 raise GraphError(f"{path} holds {len(dgds)} DynamoGraphDeployments", "graph",
                                  "put one graph per file")
             return DynamoGraph.from_dgd(dgds[0])
+        kinds = [d for d in docs if isinstance(d, dict) and "apiVersion" in d and "kind" in d]
+        if kinds:
+            k = kinds[0]
+            what = {"DynamoGraphDeploymentRequest": "a DGDR: the operator profiles it and creates the DGD itself; "
+                    "apply it with kubectl, or import the DGD it produced"}.get(k["kind"], "not a graph")
+            raise GraphError(f"{path} holds a Kubernetes {k['apiVersion']} {k['kind']} ({what})", "graph",
+                             "give a DynamoGraph file (name, backend, model, workers …) or a "
+                             "DynamoGraphDeployment manifest; `dynamo-iac validate` checks other kinds")
         if len(docs) != 1 or not isinstance(docs[0], dict):
             raise GraphError(f"{path} is neither a DynamoGraph file nor a DynamoGraphDeployment", "graph",
                              "write one mapping with the DynamoGraph fields (name, backend, model, workers …)")
@@ -35,8 +43,10 @@ def load_graph(ref: str, base_dir: str | Path | None = None):
         raise GraphError(f"graph reference {ref!r} is neither a file nor 'module:attribute'", "graph",
                          "use e.g. mypkg.graphs:llama70b or graphs/llama70b.yaml")
     mod_name, _, attr = ref.partition(":")
-    if base_dir and str(base_dir) not in sys.path:
-        sys.path.insert(0, str(base_dir))
+    # like `python -m`: modules next to the user (or the stack's base dir) import without PYTHONPATH
+    for d in (str(Path(base_dir).resolve()) if base_dir else None, str(Path.cwd())):
+        if d and d not in sys.path:
+            sys.path.insert(0, d)
     try:
         mod = importlib.import_module(mod_name)
     except ImportError as e:

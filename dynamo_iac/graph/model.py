@@ -13,10 +13,11 @@ import re
 from contextvars import ContextVar
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import GraphError, Problem
 from .. import versions
+from .quantity import parse_quantity
 
 Backend = Literal["vllm", "sglang", "trtllm"]
 Role = Literal["agg", "prefill", "decode"]
@@ -50,6 +51,17 @@ def image_tag(image: str) -> str | None:
 def is_semver_tag(image: str) -> bool:
     tag = image_tag(image)
     return bool(tag and SEMVER_TAG_RE.match(tag))
+
+
+def grove_name_problems(base: str, name: str, multinode: bool) -> list[Problem]:
+    """The Grove name budget of one component; checked at construction, and again at render time
+    when the target's node size makes a worker multinode."""
+    budget = GROVE_NAME_BUDGET - GROVE_MIN_DGD_NAME - (GROVE_MULTINODE_ROLE if multinode else 0)
+    if len(name) <= budget:
+        return []
+    return [Problem(f"{base}.name", f"component name {name!r} is {len(name)} characters; the operator's Grove name "
+                    f"limit leaves {budget}{' for a multinode worker' if multinode else ''}",
+                    f"shorten it to at most {budget} characters")]
 
 
 def _problems_from(e: ValidationError, prefix: str = "") -> list[Problem]:
@@ -141,6 +153,14 @@ class ModelCache(_Model):
     create: bool = False                 # the DGD creates the PVC (v1alpha1 pvcs[].create)
     access_mode: str = "ReadWriteMany"
 
+    @model_validator(mode="after")
+    def _creatable(self) -> "ModelCache":
+        # CRD rule on v1alpha1 spec.pvcs[]: create needs size, storageClass and volumeAccessMode
+        if self.create and not self.storage_class:
+            raise ValueError("create=True needs storage_class (the operator creates the PVC with it); "
+                             "set storage_class='…', or create=False for an existing PVC")
+        return self
+
 
 class Model(_Model):
     id: str = Field(min_length=1, description="Hugging Face id or local path, e.g. Qwen/Qwen3-32B")
@@ -197,6 +217,15 @@ class _Component(_Model):
     def _env_str(cls, v: Any) -> Any:
         return {str(k): str(x) for k, x in v.items()} if isinstance(v, dict) else v
 
+    @field_validator("container")
+    @classmethod
+    def _main_name(cls, v: dict[str, Any]) -> dict[str, Any]:
+        # v1beta1 admission needs a container named `main`; these are its raw fields
+        if "name" in v and v["name"] != "main":
+            raise ValueError(f"the main container is always named 'main', not {v['name']!r}; remove `name` "
+                             "(sidecars go in pod_spec={'containers': [...]})")
+        return v
+
 
 class Frontend(_Component):
     router_mode: RouterMode = "round-robin"
@@ -215,6 +244,15 @@ class Worker(_Component):
     engine_args: list[str] = Field(default_factory=list, description="extra engine CLI arguments, appended")
     shared_memory: str | None = Field(None, pattern=r"^[0-9]+(\.[0-9]+)?([KMGT]i?)?$",
                                       description="/dev/shm size, e.g. 16Gi (operator default 8Gi)")
+
+    @field_validator("shared_memory")
+    @classmethod
+    def _shm_positive(cls, v: str | None) -> str | None:
+        # CRD rule: sharedMemory.size > 0 unless disabled (a size of "0" is not how to disable it)
+        q = parse_quantity(v) if v is not None else None
+        if v is not None and (q is None or q <= 0):
+            raise ValueError(f"shared_memory {v!r} must be a quantity greater than 0, e.g. '16Gi'")
+        return v
 
     @field_validator("engine_args", mode="before")
     @classmethod
@@ -381,10 +419,7 @@ class DynamoGraph(_Model):
                                  "ep must be at most tp×dp"))
             if w.gpu_count == 0 and w.generate_command:
                 p.append(Problem(f"{base}.gpus", "a worker needs at least one GPU", "set gpus >= 1"))
-            budget = GROVE_NAME_BUDGET - GROVE_MIN_DGD_NAME - (GROVE_MULTINODE_ROLE if (w.nodes or 1) > 1 else 0)
-            if len(n) > budget:
-                p.append(Problem(f"{base}.name", f"component name {n!r} is {len(n)} characters; the operator's Grove "
-                                 f"name limit leaves {budget}", f"shorten it to at most {budget} characters"))
+            p += grove_name_problems(base, n, (w.nodes or 1) > 1)
         p += self._image_problems()
         if self.model is None and any(c.generate_command and c.command is None and c.args is None
                                       for _, c in self._typed_components() if isinstance(c, Worker)):

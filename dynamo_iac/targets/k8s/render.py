@@ -15,7 +15,7 @@ import yaml
 
 from ...errors import GraphError
 from ...graph.commands import frontend_command, worker_command
-from ...graph.model import DEFAULT_NAMES, DynamoGraph, Frontend, Planner, Worker, _Component
+from ...graph.model import DEFAULT_NAMES, DynamoGraph, Frontend, Planner, Worker, _Component, grove_name_problems
 from .convert import convert_component, convert_spec
 from .merge import merge, prune_nulls
 from .overlay import FabricOverlay, RenderTarget
@@ -86,6 +86,11 @@ def _parts(graph: DynamoGraph, comp: _Component, target: RenderTarget) -> _Parts
             raise GraphError(f"{comp.gpu_count} GPUs cannot be split evenly over {p.nodes} nodes of "
                              f"{target.gpus_per_node} GPUs", f"workers[{name}].gpus",
                              "use a GPU count that is a multiple of the node's GPUs")
+        if p.nodes > 1 and comp.nodes is None:      # derived here: the multinode name budget applies now
+            index = next(i for i, w in enumerate(graph.workers) if w is comp)
+            problems = grove_name_problems(f"workers[{index}]", name, multinode=True)
+            if problems:
+                raise GraphError(problems)
         p.gpus_per_pod = comp.gpu_count // p.nodes
         overlay = target.overlay_for(p.gpus_per_pod)
     c: dict[str, Any] = {"name": "main"}
