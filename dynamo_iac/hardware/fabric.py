@@ -45,9 +45,11 @@ def zone_problems(pool: GpuPool, instance: InstanceType, where: str = "") -> lis
     if dom not in ("az", "network") or len(pool.zones) == 1:
         return []
     what = "no zone" if not pool.zones else f"zones {pool.zones}"
+    kind = instance.fabric.kind
+    reach = (f"{kind.upper()} only connects instances of one AZ (one placement group)" if dom == "az" else
+             f"a {kind} RDMA network is zonal, it only connects nodes of one zone")
     return [Problem(f"{where or 'pools[' + pool.name + ']'}.zones",
-                    f"pool {pool.name!r} ({instance.name}, {instance.fabric.kind}) has {what}; its fabric only "
-                    f"connects nodes of one {'availability zone' if dom == 'az' else 'zone (RDMA network)'}",
+                    f"pool {pool.name!r} ({instance.name}) has {what}; {reach}",
                     f"set zones: [{(pool.zones or ['<one zone>'])[0]!r}] (one zone)")]
 
 

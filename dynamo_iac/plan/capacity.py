@@ -194,10 +194,12 @@ def _items(graph: Any, gpn: int, only: Iterable[Replica] | None = None
         nodes = w.nodes_for(gpn)
         if g % nodes or g // nodes > gpn:
             fixed = f" (nodes: {w.nodes} is fixed)" if w.nodes is not None else ""
-            problems.append(Problem(f"workers[{i}].gpus", f"{w.name} needs {g} GPUs on {nodes} node(s){fixed}, which "
-                                    f"does not fit nodes of {gpn} GPUs (at most {gpn} per node, equal on each)",
-                                    f"use nodes: {math.ceil(g / gpn)} with a multiple of {math.ceil(g / gpn)} GPUs, "
-                                    f"leave nodes unset, or pick an instance type with ≥ {math.ceil(g / nodes)} GPUs"))
+            whole = math.ceil(g / gpn)
+            problems.append(Problem(f"workers[{i}].gpus", f"{w.name} needs {g} GPUs, which do not split into "
+                                    f"{nodes} whole nodes of {gpn} GPUs{fixed}: it does not fit nodes of {gpn} GPUs",
+                                    (f"set nodes: {whole} or leave nodes unset" if g % whole == 0 and g // whole <= gpn
+                                     else f"use a multiple of {gpn} GPUs (e.g. tp={whole * gpn})")
+                                    + f", or pick an instance type with ≥ {math.ceil(g / nodes)} GPUs per node"))
             continue
         for r in reps:
             if nodes > 1:
@@ -283,12 +285,13 @@ def _too_many(graph: Any, pp: PoolPlan) -> Problem | None:
     if pp.needed <= limit:
         return None
     name, inst = pp.pool.name, pp.instance
-    if key == "nodes":
+    if key == "nodes" and pp.needed <= pp.pool.max:
         return Problem(f"pools[{name}].nodes", f"pool {name} runs {limit} node{'s' * (limit != 1)} (nodes: {limit}) "
                        f"but {graph.name} needs {pp.needed} {inst.name} nodes",
                        f"set nodes: {pp.needed} or leave nodes unset so the plan sizes it")
+    also = f" (and nodes to {pp.needed})" if key == "nodes" else ""
     return Problem(f"pools[{name}].max_nodes", f"{graph.name} needs {pp.needed} {inst.name} nodes but pool {name!r} "
-                   f"allows at most {limit}", f"raise max_nodes to {pp.needed} or pick a larger instance type")
+                   f"allows at most {pp.pool.max}", f"raise max_nodes to {pp.needed}{also} or pick a larger instance type")
 
 
 def _replicas(graph: Any, kv: bool) -> list[Replica]:
