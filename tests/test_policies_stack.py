@@ -180,3 +180,16 @@ def test_broken_fixture_is_an_ordinary_pulumi_project() -> None:
     project = yaml.safe_load((BROKEN / "Pulumi.yaml").read_text())
     assert project["runtime"]["name"] == "python" and (BROKEN / "__main__.py").is_file()
     assert (BROKEN / project["runtime"]["options"]["virtualenv"]).resolve() == (ROOT / ".venv").resolve()
+
+
+def test_policy_list_outside_a_terminal_is_one_block_per_rule() -> None:
+    """Piped (CI logs): no table squeezed to the width, every description whole on its own line."""
+    from dynamo_iac.cli import app
+    from dynamo_iac.policies import RULES
+
+    res = CliRunner().invoke(app, ["policy", "--list"])
+    assert res.exit_code == 0
+    lines = res.stdout.splitlines()
+    for r in RULES:
+        i = lines.index(f"{r.name}  [{r.level}, {r.scope}]")
+        assert lines[i + 1] == f"    {r.description}"

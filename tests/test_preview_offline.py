@@ -231,3 +231,16 @@ def test_presets_show_provisioned_nodes_and_idle_nodes(stack):
     if idle:
         assert "but the graph needs 1" in idle[0]
     assert not evaluate_record(run.record).failed
+
+
+def test_storage_size_sets_the_model_cache_claim(tmp_path):
+    run = _run(tmp_path, STACK + "  dynamo-iac:storage: {kind: efs, size: 321Gi}\n")
+    (pvc,) = [r for r in run.record.of_type("kubernetes:core/v1:PersistentVolumeClaim")]
+    assert pvc.inputs["spec"]["resources"]["requests"]["storage"] == "321Gi"
+
+
+def test_storage_none_with_a_model_cache_is_one_clear_error(tmp_path):
+    with pytest.raises(DynamoIacError) as e:
+        _run(tmp_path, STACK + "  dynamo-iac:storage: {kind: none}\n")
+    (p,) = e.value.problems
+    assert p.path == "dynamo-iac:storage.kind" and "never binds" in p.message and "storage_class" in p.fix

@@ -46,6 +46,15 @@ def render(report: PolicyReport, console: Any, verbose: bool = False) -> None:
 
 
 def render_rules(rules: Sequence[Rule], console: Any) -> None:
+    """A table on a terminal; elsewhere (pipes, CI logs) one block per rule, whatever the width."""
+    if not console.is_terminal:
+        for r in rules:
+            settings = ", ".join(r.config_schema())
+            console.print(f"{r.name}  [{r.level}, {r.scope}]", markup=False, highlight=False, soft_wrap=True)
+            console.print(f"    {r.description}", markup=False, highlight=False, soft_wrap=True)
+            if settings:
+                console.print(f"    settings: {settings}", markup=False, highlight=False, soft_wrap=True)
+        return
     from rich.table import Table
 
     table = Table(expand=True, title="dynamo-iac policy rules", title_justify="left")

@@ -53,7 +53,8 @@ class PlatformConfig(_Strict):
 
 class StorageConfig(_Strict):
     kind: Literal["efs", "fsx-lustre", "azure-files", "azure-lustre", "filestore", "none"] | None = None
-    size: str = "1Ti"
+    size: str | None = Field(None, pattern=r"^[1-9]\d*(Mi|Gi|Ti)$",
+                             description="size of the model-cache claim (default: the graph's model.cache.size)")
 
 
 class DeploymentConfig(_Strict):

@@ -52,6 +52,16 @@ def prepare(cfg: StackConfig, root: Path):
     if cfg.platform.dynamo_version and cfg.platform.dynamo_version != graph.dynamo_version:
         graph = graph.model_copy(update={"dynamo_version": cfg.platform.dynamo_version})
         graph.check()
+    cache = graph.model.cache if graph.model else None
+    if cache is not None and cfg.storage.size and cfg.storage.size != cache.size:
+        graph = graph.model_copy(update={"model": graph.model.model_copy(update={
+            "cache": cache.model_copy(update={"size": cfg.storage.size})})})
+    if cache is not None and cfg.storage.kind == "none" and cfg.cloud != "byo" and not cache.storage_class:
+        raise DynamoIacError("storage.kind none creates no file system, but the graph's model cache claim "
+                             f"({cache.pvc}, {cache.access_mode}) then has no storage class: it never binds",
+                             f"{PROJECT}:storage.kind",
+                             "pick a storage kind (e.g. efs), set the graph's model.cache.storage_class to an "
+                             "existing StorageClass, or remove model.cache from the graph")
     cat = catalog_mod.load()
     for i, pool in enumerate(cfg.pools):
         inst = cat.get(pool.instance_type)        # ConfigError with close matches when unknown
