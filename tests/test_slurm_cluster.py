@@ -226,6 +226,7 @@ def test_prerendered_mocker_replica_across_two_nodes_into_a_fresh_output_dir(run
     tmp_path, cfile, model = run_env
     c = yaml.safe_load(cfile.read_text())
     c["output_dir"] = str(tmp_path / "fresh" / "runs")          # created by `submit`, not by the test
+    c.pop("ports")                                               # broker ports derived from the job id
     cfile.write_text(yaml.safe_dump(c))
     port = free_port()
     g = {"name": "tiny-tp8", "backend": "vllm", "model": {"id": "tiny"}, "frontend": {"port": port},
@@ -247,6 +248,8 @@ def test_prerendered_mocker_replica_across_two_nodes_into_a_fresh_output_dir(run
         assert st.ready and st.run_dir == tmp_path / "fresh" / "runs" / f"tiny-tp8-{job_id}"
         placed = sorted(f.read_text().split()[0:2] for f in (st.run_dir / "placement").glob("Worker-0.*"))
         assert placed == [["node0", "0,1,2,3"], ["node1", "0,1,2,3"]]
+        xpub = 10000 + job_id % 10000 * 2 + 1
+        assert f"xpub tcp://127.0.0.1:{xpub}" in (st.run_dir / "logs" / "broker.log").read_text()
         log = (st.run_dir / "logs" / "Worker-0.log").read_text()
         assert "command not found" not in log and "ray" not in log
     finally:

@@ -22,7 +22,7 @@ LOCAL = {"nodes": ["node0", "node1"], "gpus_per_node": 4, "partition": "local", 
 
 
 def _graph(**kw) -> DynamoGraph:
-    return DynamoGraph(name="g", model=Model("tiny"), frontend=Frontend(),
+    return DynamoGraph(name="g", model=Model("tiny"), frontend=kw.pop("frontend", Frontend()),
                        workers=kw.pop("workers", [Worker(role="prefill", gpus=1), Worker(role="decode", gpus=1)]), **kw)
 
 
@@ -130,3 +130,21 @@ def test_mocker_replica_across_nodes_runs_a_plain_mocker_on_rank_0():
     assert ('if [ "$SLURM_NODEID" = 0 ]; then exec python3 -m dynamo.mocker --model-path /m --model-name tiny '
             '--speedup-ratio 100; else exec sleep infinity; fi') in s
     assert "--nodes=2 --ntasks=2" in s and "backend=1" in s        # one registered instance per replica
+
+
+def test_broker_ports_derive_from_the_job_id_unless_set_and_the_map_names_the_frontend():
+    g = _graph(frontend=Frontend(name="Gateway"))
+    s = render(g, SlurmCluster.from_dict(LOCAL), RunOptions(engine="mocker", model_path="/m")).script
+    assert "DYN_BROKER_XSUB=$(( 10000 + SLURM_JOB_ID % 10000 * 2 ))\n" in s
+    assert "export DYN_BROKER_XSUB DYN_BROKER_XPUB=$(( DYN_BROKER_XSUB + 1 ))\n" in s
+    assert "Gateway (cpu), probes (batch host)" in s and "Frontend (cpu)" not in s
+    # the two lines as bash evaluates them: job 12345 → 14690/14691, job 12346 → 14692/14693
+    for job_id, want in ((12345, "14690 14691"), (12346, "14692 14693")):
+        lines = [ln for ln in s.splitlines() if ln.startswith(("DYN_BROKER_XSUB=", "export DYN_BROKER_XSUB"))]
+        out = subprocess.run(["bash", "-c", "\n".join(lines) + '\necho "$DYN_BROKER_XSUB $DYN_BROKER_XPUB"'],
+                             env={"SLURM_JOB_ID": str(job_id), "PATH": os.environ["PATH"]},
+                             capture_output=True, text=True)
+        assert out.stdout.strip() == want, out.stderr
+    fixed = render(g, SlurmCluster.from_dict({**LOCAL, "ports": {"broker_xsub": 30000}}),
+                   RunOptions(engine="mocker", model_path="/m")).script
+    assert "DYN_BROKER_XSUB=30000\n" in fixed and "export DYN_BROKER_XSUB DYN_BROKER_XPUB=30001\n" in fixed

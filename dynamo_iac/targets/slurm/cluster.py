@@ -98,8 +98,9 @@ class Deadlines(_Strict):
 
 
 class Ports(_Strict):
-    broker_xsub: int = Field(24560, ge=1024, le=65535)
-    broker_xpub: int = Field(24561, ge=1024, le=65535)
+    # unset: derived from the job id in the script, so two jobs sharing a node do not collide
+    broker_xsub: int | None = Field(None, ge=1024, le=65534)
+    broker_xpub: int | None = Field(None, ge=1024, le=65535)
     etcd: int = Field(2379, ge=1024, le=65535)
     nats: int = Field(4222, ge=1024, le=65535)
 
@@ -178,7 +179,8 @@ class SlurmCluster(_Strict):
 
     @model_validator(mode="after")
     def _ports(self) -> "SlurmCluster":
-        used = [self.ports.broker_xsub, self.ports.broker_xpub, self.ports.etcd, self.ports.nats]
+        used = [p for p in (self.ports.broker_xsub, self.ports.broker_xpub, self.ports.etcd, self.ports.nats)
+                if p is not None]
         if len(set(used)) != len(used):
             raise ValueError("ports: broker_xsub, broker_xpub, etcd and nats must differ")
         return self

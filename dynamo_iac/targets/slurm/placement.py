@@ -54,6 +54,7 @@ class Placement:
     head: str                                   # frontend / infra / batch-host node
     source: str                                 # "plan" | "first-fit"
     warnings: list[str] = field(default_factory=list)
+    frontend: str = "Frontend"                  # the graph's frontend name, for the map's CPU row
 
     @property
     def used_nodes(self) -> list[str]:
@@ -65,7 +66,7 @@ class Placement:
         out: list[tuple[str, str, str]] = []
         for node in self.cluster.node_names:
             if node == self.head:
-                out.append((node, "-", "Frontend (cpu), probes (batch host)"))
+                out.append((node, "-", f"{self.frontend} (cpu), probes (batch host)"))
             gpus = self.allocation.get(node, {})
             for i in range(self.cluster.gpus_per_node):
                 out.append((node, str(i), gpus.get(i, "(idle)")))
@@ -185,7 +186,8 @@ def place(graph: DynamoGraph, cluster: SlurmCluster, allocation: AllocationMap |
     if idle:
         warnings.append(f"nodes {', '.join(idle)} get no replica; they are not requested")
     return Placement(cluster, {n: dict(sorted(allocation.get(n, {}).items())) for n in nodes},
-                     replicas, head, source, warnings)
+                     replicas, head, source, warnings,
+                     graph.frontend.name if graph.frontend is not None else "Frontend")
 
 
 def _slurm_order_problems(replicas: list[ReplicaPlacement], cluster: SlurmCluster) -> list[Problem]:

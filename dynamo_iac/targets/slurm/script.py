@@ -266,8 +266,14 @@ def _script(graph: DynamoGraph, cluster: SlurmCluster, options: RunOptions, plac
     else:
         L.append("export DYN_EVENT_PLANE=zmq")
         if cluster.event_broker:
-            L.append(f"export DYN_ZMQ_BROKER_URL=\"xsub=tcp://$DYN_HEAD_ADDR:{cluster.ports.broker_xsub} , "
-                     f"xpub=tcp://$DYN_HEAD_ADDR:{cluster.ports.broker_xpub}\"")
+            ports = cluster.ports
+            # unset ports: a pair derived from the job id (10000-29999), distinct for co-located jobs
+            xsub = ports.broker_xsub or "$(( 10000 + SLURM_JOB_ID % 10000 * 2 ))"
+            xpub = ports.broker_xpub or (ports.broker_xsub + 1 if ports.broker_xsub else "$(( DYN_BROKER_XSUB + 1 ))")
+            L.append(f"DYN_BROKER_XSUB={xsub}")
+            L.append(f"export DYN_BROKER_XSUB DYN_BROKER_XPUB={xpub}")
+            L.append("export DYN_ZMQ_BROKER_URL=\"xsub=tcp://$DYN_HEAD_ADDR:$DYN_BROKER_XSUB , "
+                     "xpub=tcp://$DYN_HEAD_ADDR:$DYN_BROKER_XPUB\"")
     if options.engine == "mocker":
         # as the local target: a mocker run needs nothing from the Hub (frontend included)
         L.append("export HF_HUB_OFFLINE=1")

@@ -94,10 +94,11 @@ def infra_steps(cluster: SlurmCluster, head: str) -> list[Step]:
                         mem=mem, ready=("tcp", "$DYN_HEAD_ADDR", str(p)), ready_what=f"NATS port {p}",
                         ready_deadline="DYN_DEADLINE_INFRA"))
     elif cluster.event_broker:
-        x, y = cluster.ports.broker_xsub, cluster.ports.broker_xpub
-        cmd = f"exec {shlex.quote(py)} \"$DYN_BIN/broker.py\" \"$DYN_ADDR\" {x} {y}"
+        y = cluster.ports.broker_xpub
+        cmd = f"exec {shlex.quote(py)} \"$DYN_BIN/broker.py\" \"$DYN_ADDR\" \"$DYN_BROKER_XSUB\" \"$DYN_BROKER_XPUB\""
         out.append(Step("broker", f"ZMQ event broker on {head}", TIER_INFRA, (head,), 0, command=cmd, cpus=cpus,
-                        mem=mem, ready=("tcp", "$DYN_HEAD_ADDR", str(y)), ready_what=f"broker port {y}",
+                        mem=mem, ready=("tcp", "$DYN_HEAD_ADDR", "$DYN_BROKER_XPUB"),
+                        ready_what=f"broker port {y}" if y else "broker port",
                         ready_deadline="DYN_DEADLINE_INFRA"))
     return out
 
