@@ -244,3 +244,11 @@ def test_storage_none_with_a_model_cache_is_one_clear_error(tmp_path):
         _run(tmp_path, STACK + "  dynamo-iac:storage: {kind: none}\n")
     (p,) = e.value.problems
     assert p.path == "dynamo-iac:storage.kind" and "never binds" in p.message and "storage_class" in p.fix
+
+
+def test_unknown_instance_type_names_the_file_and_the_pool(tmp_path):
+    with pytest.raises(DynamoIacError) as e:
+        _run(tmp_path, STACK.replace("g6e.12xlarge", "g6e.12xlarg"))
+    (p,) = e.value.problems
+    assert p.path == "Pulumi.t.yaml: config.dynamo-iac:pools[0].instance_type"
+    assert "'g6e.12xlarg' is not in the catalog" in p.message and "g6e.12xlarge" in p.fix

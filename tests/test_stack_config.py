@@ -83,3 +83,12 @@ def test_kai_and_volcano_exclusive(tmp_path):
     root = _stack(tmp_path, BASE + "  dynamo-iac:platform: {kai: true, volcano: true}\n")
     with pytest.raises(ConfigError, match="mutually exclusive"):
         load_stack("t", root)
+
+
+def test_misspelt_required_field_is_one_error(tmp_path):
+    root = _stack(tmp_path, BASE.replace("instance_type: p5.48xlarge", "instance_typ: p5.48xlarge"))
+    with pytest.raises(ConfigError) as e:
+        load_stack("t", root)
+    (p,) = e.value.problems
+    assert p.path == "Pulumi.t.yaml: config.dynamo-iac:pools[0].instance_typ"
+    assert p.message == "unknown field" and p.fix == "did you mean 'instance_type'?"

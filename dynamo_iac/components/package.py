@@ -100,11 +100,12 @@ class ServingStack(pulumi.ComponentResource):
                   "deployment": {"api": args.get("dgd_api") or "v1beta1"}}
         if args.get("region"):
             values["region"] = args["region"]
-        cfg = parse(values, f"{name} (ServingStack args)")
+        source = f"{name} (ServingStack args)"
+        cfg = parse(values, source)
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "graph.yaml").write_text(str(args.get("graph_yaml") or ""))
             built = build(cfg, name, Path(tmp), parent=self, export=False, prefix=f"{name}-",
-                          hf_token=args.get("hf_token"), token_from_stack=False)
+                          hf_token=args.get("hf_token"), token_from_stack=False, source=source)
         cluster, capacity = built["cluster"], built["capacity"]
         self.cluster_name = cluster.cluster_name if cluster is not None else pulumi.Output.from_input(None)
         self.kubeconfig = (pulumi.Output.secret(cluster.kubeconfig) if cluster is not None

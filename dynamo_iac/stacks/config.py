@@ -125,7 +125,8 @@ def parse(values: dict[str, Any], source: str) -> StackConfig:
     try:
         return StackConfig.model_validate(data)
     except ValidationError as e:
-        for err in e.errors():
+        errors = _merge_typos(e.errors())
+        for err in errors:
             path = _yaml_path(err["loc"]) or f"{PROJECT}:"
             msg = err["msg"].removeprefix("Value error, ")
             fix = ""
@@ -137,6 +138,22 @@ def parse(values: dict[str, Any], source: str) -> StackConfig:
                 fix = f"set config.{path} in {source}"
             problems.append(Problem(f"{source}: config.{path}", msg, fix))
         raise ConfigError(problems) from None
+
+
+def _merge_typos(errors: list[dict]) -> list[dict]:
+    """A misspelt required field gives two errors ("x is required", "y unknown field"): keep one,
+    the unknown field, whose fix names the required one."""
+    missing = {tuple(e["loc"]): e for e in errors if e["type"] == "missing"}
+    drop = set()
+    for e in errors:
+        if e["type"] != "extra_forbidden":
+            continue
+        parent, name = tuple(e["loc"][:-1]), str(e["loc"][-1])
+        siblings = [str(loc[-1]) for loc in missing if loc[:-1] == parent]
+        close = difflib.get_close_matches(name, siblings, n=1)
+        if close:
+            drop.add(parent + (close[0],))
+    return [e for e in errors if not (e["type"] == "missing" and tuple(e["loc"]) in drop)]
 
 
 def _suggest(loc: tuple) -> str:

@@ -42,8 +42,9 @@ def config_values() -> dict[str, Any]:
     return out
 
 
-def prepare(cfg: StackConfig, root: Path):
-    """Input-only work: graph, catalog facts, capacity plan. Raises before any resource exists."""
+def prepare(cfg: StackConfig, root: Path, source: str = "stack config"):
+    """Input-only work: graph, catalog facts, capacity plan. Raises before any resource exists;
+    `source` (the stack file) prefixes the field paths of its errors."""
     from ..graph import load_graph
     from ..hardware import catalog as catalog_mod
     from ..plan import plan as plan_graph
@@ -64,10 +65,14 @@ def prepare(cfg: StackConfig, root: Path):
                              "existing StorageClass, or remove model.cache from the graph")
     cat = catalog_mod.load()
     for i, pool in enumerate(cfg.pools):
-        inst = cat.get(pool.instance_type)        # ConfigError with close matches when unknown
+        where = f"{source}: config.{PROJECT}:pools[{i}].instance_type"
+        try:
+            inst = cat.get(pool.instance_type)
+        except DynamoIacError as e:               # the catalog's message and close matches, at our path
+            raise DynamoIacError([Problem(where, p.message, p.fix) for p in e.problems]) from None
         if cfg.cloud != "byo" and inst.cloud not in (cfg.cloud, "any"):
             raise DynamoIacError(f"{pool.instance_type} is an {inst.cloud} instance type, not {cfg.cloud}",
-                                 f"{PROJECT}:pools[{i}].instance_type",
+                                 where,
                                  f"pick a {cfg.cloud} type: `dynamo-iac catalog --cloud {cfg.cloud}`")
     capacity = plan_graph(graph, cfg.pools, catalog=cat) if cfg.pools else None
     return graph, cat, capacity
@@ -127,7 +132,8 @@ def stack_hf_token() -> Any:
 
 
 def build(cfg: StackConfig, stack: str, root: Path, *, parent: Any = None, export: bool = True,
-          hf_token: Any = None, token_from_stack: bool = True, prefix: str = "") -> dict[str, Any]:
+          hf_token: Any = None, token_from_stack: bool = True, prefix: str = "",
+          source: str | None = None) -> dict[str, Any]:
     """Register the stack's resources; returns the components (for tests and exports).
     `parent` nests everything under a component (the component package's ServingStack) and
     `prefix` keeps the children's names (so URNs) unique when a program holds several;
@@ -137,7 +143,7 @@ def build(cfg: StackConfig, stack: str, root: Path, *, parent: Any = None, expor
     from ..components.deployment import DynamoDeployment
     from ..components.platform import HF_SECRET, GpuPlatform
 
-    graph, cat, capacity = prepare(cfg, root)
+    graph, cat, capacity = prepare(cfg, root, source or f"Pulumi.{stack}.yaml")
     opts = pulumi.ResourceOptions(parent=parent) if parent is not None else None
     if hf_token is None and token_from_stack:
         hf_token = stack_hf_token()
