@@ -241,3 +241,19 @@ def test_operator_driver_and_aks_driver_mixed_rejected():
     with pytest.raises(DynamoIacError) as e:
         azure_stack([ND, keep])
     assert "mutually exclusive" in str(e.value)
+
+
+def test_gke_tcpx_and_tcpxo_pools_share_the_netdevice_vpcs():
+    mega = GpuPool(name="mega", instance_type="a3-megagpu-8g", nodes=2, zones=["us-central1-b"], gpu_driver="provider")
+    high = GpuPool(name="high", instance_type="a3-highgpu-8g", nodes=2, zones=["us-central1-b"], gpu_driver="provider")
+
+    def program():
+        from dynamo_iac.components.gcp import GcpGpuCluster
+        GcpGpuCluster("gke", region="us-central1", project="p", pools=[high, mega])
+    rec = run(program)                                # duplicate URNs would be rejected by the engine
+    pools = {r.name: r.inputs for r in of(rec, "gcp:container/nodePool:NodePool")}
+    nets = {k: [n["network"] for n in v["networkConfig"]["additionalNodeNetworkConfigs"]]
+            for k, v in pools.items() if "networkConfig" in v}
+    assert nets == {"gke-mega": [f"gke-vpc{i}" for i in range(1, 9)], "gke-high": [f"gke-vpc{i}" for i in range(1, 5)]}
+    assert sorted(r.name for r in of(rec, "gcp:compute/network:Network")) == sorted(
+        ["gke-vpc"] + [f"gke-vpc{i}" for i in range(1, 9)])

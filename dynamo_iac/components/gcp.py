@@ -360,24 +360,34 @@ class GcpGpuCluster(pulumi.ComponentResource):
             secondary_ip_ranges=[{"range_name": "pods", "ip_cidr_range": pods_cidr},
                                  {"range_name": "services", "ip_cidr_range": services_cidr}], **common, opts=child)
 
-        # extra networks, created once per fabric kind and shared by its pools
+        # extra networks, created once and shared: TCPX and TCPXO pools attach the same NetDevice
+        # VPCs (vpc1…vpcN, as many as the largest pool needs), RoCE pools the gVNIC + RoCE VPCs
         attach: dict[str, list[dict]] = {}
-        k8s_networks: list[tuple[str, str, Any, Any]] = []      # (GKE Network name, mode, vpc, subnet)
-        created: dict[str, list[tuple[str, str, Any, Any]]] = {}
+        group = {"gpudirect-tcpx": "netdevice", "gpudirect-tcpxo": "netdevice", "roce": "roce"}
+        need: dict[str, tuple[int, int, str]] = {}          # group → (networks, gvnics, zone)
+        for p in planned:
+            if p.networks and p.pool.name not in nets_in:
+                g = group[p.kind]
+                gv = roce.gvnic_networks(p.instance) if p.kind == "roce" else 0
+                n0, gv0, z0 = need.get(g, (0, 0, p.pool.zones[0]))
+                need[g] = (max(n0, p.networks), max(gv0, gv), z0)
+        created = {g: self._fabric_networks(name, "roce" if g == "roce" else "gpudirect-tcpx", n, gv, region, zone,
+                                            project, common)
+                   for g, (n, gv, zone) in sorted(need.items())}
+        k8s_networks = [n for g in sorted(created) for n in created[g]]
         for p in planned:
             if not p.networks:
                 continue
             if p.pool.name in nets_in:
                 attach[p.pool.name] = [{"network": n.network, "subnetwork": n.subnetwork} for n in nets_in[p.pool.name]]
                 continue
-            gvnics = roce.gvnic_networks(p.instance) if p.kind == "roce" else 0
-            if p.kind not in created or len(created[p.kind]) < p.networks + gvnics:
-                created[p.kind] = self._fabric_networks(name, p.kind, p.networks, gvnics, region,
-                                                        p.pool.zones[0], project, common)
-                k8s_networks = [n for n in k8s_networks if n[0] not in {c[0] for c in created[p.kind]}]
-                k8s_networks += created[p.kind]
-            nets = created[p.kind][:gvnics + p.networks]
-            attach[p.pool.name] = [{"network": v.name, "subnetwork": s.name} for _, _, v, s in nets]
+            nets = created[group[p.kind]]
+            plain = [n for n in nets if n[1] == "NetDevice"]
+            if p.kind == "roce":                     # its gVNIC(s), then one RDMA NIC per network
+                mine = plain[:roce.gvnic_networks(p.instance)] + [n for n in nets if n[1] == "RDMA"][:p.networks]
+            else:
+                mine = plain[:p.networks]
+            attach[p.pool.name] = [{"network": v.name, "subnetwork": s.name} for _, _, v, s in mine]
         multi_networking = any(p.networks for p in planned)
 
         addons: dict[str, Any] = {}
