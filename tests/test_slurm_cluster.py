@@ -31,10 +31,12 @@ FIX = ROOT / "tests" / "fixtures" / "slurm"
 @pytest.fixture(scope="module")
 def slurm_cluster():
     """The project's local cluster, started (idempotently) when Slurm is installed."""
+    # in CI a missing cluster is a failure, not a skip: the suite must not pass without Slurm
+    missing = pytest.fail if os.environ.get("CI") else pytest.skip
     if shutil.which("slurmctld") is None or shutil.which("sbatch") is None:
-        pytest.skip("Slurm is not installed (scripts/slurm.sh install)")
+        missing("Slurm is not installed (scripts/slurm.sh install)")
     if os.geteuid() != 0:
-        pytest.skip("the local Slurm cluster needs root")
+        missing("the local Slurm cluster needs root")
     r = subprocess.run(["bash", str(ROOT / "scripts" / "slurm.sh"), "up"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     return load_fixture_cluster()
