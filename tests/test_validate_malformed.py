@@ -42,7 +42,7 @@ def malformed(draw):
         parent = doc
         for k in path[:-1]:
             parent = parent[k]
-        parent[path[-1]] = draw(junk)
+        parent[path[-1]] = copy.deepcopy(draw(junk))     # never share a drawn object (no cycles)
     return doc
 
 

@@ -242,8 +242,7 @@ def convert_component(extra: dict[str, Any], src: str, dst: str, where: str) -> 
             except GraphError as e:
                 bad += [Problem(f"{where}.{p.path}", p.message, p.fix) for p in e.problems]
         else:
-            bad.append(Problem(f"{where}.{k}", f"{src} field {k!r} has no {dst} equivalent",
-                               f"render with api={src!r}, or remove it"))
+            bad.append(_no_equivalent(f"{where}.{k}", src, dst))
     if bad:
         raise GraphError(bad)
     return frag
@@ -272,8 +271,12 @@ def convert_spec(extra: dict[str, Any], src: str, dst: str) -> dict[str, Any]:
                     bad.append(Problem(f"spec.pvcs[{i}].create", "v1beta1 cannot create a PVC from the DGD",
                                        "create the PVC separately (create: false), or render with api='v1alpha1'"))
         else:
-            bad.append(Problem(f"spec.{k}", f"{src} field {k!r} has no {dst} equivalent",
-                               f"render with api={src!r}, or remove it"))
+            bad.append(_no_equivalent(f"spec.{k}", src, dst))
     if bad:
         raise GraphError(bad)
     return out
+
+
+def _no_equivalent(path: str, src: str, dst: str) -> Problem:
+    return Problem(path, f"{src} field {path.rsplit('.', 1)[-1]!r} has no {dst} equivalent",
+                   f"render with api={src!r}, or remove it")
