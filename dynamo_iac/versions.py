@@ -73,3 +73,29 @@ def chart(name: str) -> ChartPin:
     if c is None:
         raise ConfigError(f"no pinned chart {name!r}", "charts", "add it to dynamo_iac/data/versions.yaml")
     return ChartPin(name, c["repo"], c["chart"], str(c["version"]), c["namespace"])
+
+
+def chart_images(name: str) -> dict[str, dict[str, str]]:
+    """Component images pinned beside a chart (a chart release ships with them), key → fields,
+    e.g. the NicClusterPolicy's ofedDriver of the network-operator chart; {} when none."""
+    c = _table()["charts"].get(name)
+    if c is None:
+        raise ConfigError(f"no pinned chart {name!r}", "charts", "add it to dynamo_iac/data/versions.yaml")
+    return {k: {f: str(v) for f, v in img.items()} for k, img in (c.get("images") or {}).items()}
+
+
+@dataclass(frozen=True)
+class ImagePin:
+    """An image of an add-on we install as plain resources (no chart), with where its pin comes from."""
+
+    name: str
+    ref: str                       # full reference: registry/repository:tag[@digest]
+    source: str                    # URL of the upstream manifest or release note, at a commit
+
+
+def image(name: str) -> ImagePin:
+    i = (_table().get("images") or {}).get(name)
+    if i is None:
+        raise ConfigError(f"no pinned image {name!r}", f"images.{name}",
+                          "add ref and source to dynamo_iac/data/versions.yaml")
+    return ImagePin(name, str(i["ref"]), str(i["source"]))

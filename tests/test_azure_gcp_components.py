@@ -80,7 +80,7 @@ def test_aks_tree():
     assert system["mode"] == "System" and "nodeTaints" not in system      # CPU pods run here
     (policy,) = [r for r in rec.resources if r.inputs.get("kind") == "NicClusterPolicy"]
     spec = policy.inputs["spec"]
-    images = versions._table()["charts"]["network-operator"]["images"]
+    images = versions.chart_images("network-operator")
     for key in ("ofedDriver", "rdmaSharedDevicePlugin"):
         assert {k: spec[key][k] for k in ("repository", "image", "version")} == images[key]
     assert json.loads(spec["rdmaSharedDevicePlugin"]["config"]) == {"configList": [{

@@ -219,15 +219,16 @@ def network_operator_images() -> dict[str, dict[str, str]]:
     """NicClusterPolicy component images, pinned beside the network-operator chart in
     data/versions.yaml (the images a chart release ships go with that release)."""
     pin = versions.chart("network-operator")
-    images = (versions._table()["charts"]["network-operator"] or {}).get("images") or {}
+    images = versions.chart_images("network-operator")
     out = {}
+    fields = ("repository", "image", "version")
     for key in ("ofedDriver", "rdmaSharedDevicePlugin"):
-        img = images.get(key)
-        if not img:
+        img = images.get(key) or {}
+        if not all(img.get(f) for f in fields):
             raise ConfigError(f"no {key} image pinned for network-operator {pin.version}",
                               f"versions.charts.network-operator.images.{key}",
                               "add repository / image / version to dynamo_iac/data/versions.yaml")
-        out[key] = {"repository": str(img["repository"]), "image": str(img["image"]), "version": str(img["version"])}
+        out[key] = {f: img[f] for f in fields}
     return out
 
 
