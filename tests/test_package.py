@@ -120,3 +120,24 @@ def test_offline_engine_rejects_duplicate_urns():
         run_program(program, project="t", stack="t")
     (p,) = e.value.problems
     assert p.path == "urn:pulumi:t::t::pulumi:pulumi:Stack$t:index:Thing::same" and "duplicate resource URN" in p.message
+
+
+def test_gpu_node_group_is_sized_by_the_plan():
+    """No `nodes` input: the node group runs what the capacity plan provisions (the disaggregated
+    graph needs 2 p5 nodes: EFA does not carry KV transfers within a node), not a default of 1."""
+    disagg = (ROOT / "stacks" / "graphs" / "qwen3-32b-disagg.yaml").read_text()
+    args = {"cloud": "aws", "region": "us-east-1", "graph_yaml": disagg, "instance_type": "p5.48xlarge",
+            "max_nodes": 4, "zones": ["us-east-1a"]}
+    from dynamo_iac.components.package import ServingStack
+
+    record = run_program(lambda: ServingStack("svc", args), project="t", stack="t",
+                         config={"aws:region": "us-east-1"})
+    from dynamo_iac.graph import load_graph
+    from dynamo_iac.hardware.pool import GpuPool
+    from dynamo_iac.plan import plan
+
+    pool = GpuPool(name="gpu", instance_type="p5.48xlarge", max_nodes=4, zones=["us-east-1a"])
+    provisioned = plan(load_graph(ROOT / "stacks" / "graphs" / "qwen3-32b-disagg.yaml"), [pool]).pools[0].provisioned
+    sizes = {r.name: r.inputs["scalingConfig"]["desiredSize"] for r in record.of_type("aws:eks/nodeGroup:NodeGroup")}
+    assert pool.nodes == 1 and provisioned == 2
+    assert {k: v for k, v in sizes.items() if not k.endswith("-system")} == {"dynamo-svc-gpu": provisioned}

@@ -92,3 +92,45 @@ def test_misspelt_required_field_is_one_error(tmp_path):
     (p,) = e.value.problems
     assert p.path == "Pulumi.t.yaml: config.dynamo-iac:pools[0].instance_typ"
     assert p.message == "unknown field" and p.fix == "did you mean 'instance_type'?"
+
+
+# the GPU node group's desired size, per cloud: (resource type, read the size from its inputs)
+GPU_GROUP = {"aws": ("aws:eks/nodeGroup:NodeGroup", lambda i: i["scalingConfig"]["desiredSize"]),
+             "azure": ("azure-native:containerservice:AgentPool", lambda i: i["count"]),
+             "gcp": ("gcp:container/nodePool:NodePool", lambda i: i["initialNodeCount"])}
+CLOUD_PRESETS = ["aws-p5-disagg", "azure-ndh100-disagg", "gcp-a3ultra-disagg"]
+
+
+def _gpu_group_sizes(run) -> dict[str, int]:
+    type_, size = GPU_GROUP[run.config.cloud]
+    return {p.name: size(r.inputs) for p in run.config.pools for r in run.record.of_type(type_)
+            if r.name.endswith(f"-{p.name}")}
+
+
+@pytest.mark.mocks
+@pytest.mark.parametrize("stack", CLOUD_PRESETS)
+def test_preset_gpu_node_group_is_sized_by_the_plan(stack):
+    from dynamo_iac.preview.stack import run_stack
+
+    run = run_stack(stack, ROOT)
+    assert _gpu_group_sizes(run) == run.capacity.provisioned_per_pool() == {run.config.gpu_pool.name: 2}
+
+
+@pytest.mark.mocks
+@pytest.mark.parametrize("stack", ["aws-p5-disagg", "gcp-a3ultra-disagg"])
+def test_pool_without_nodes_gets_its_size_from_the_plan(tmp_path, stack):
+    """No `nodes` (nor min_nodes) in the pool: the pool's own count is the default 1, but the
+    disaggregated graph needs 2 nodes there (prefill and decode on separate nodes over EFA /
+    GPUDirect); the node group runs what the plan provisions. (On the Azure preset the plan
+    needs 1 node, the same as the default, so it proves nothing there.)"""
+    from dynamo_iac.preview.stack import run_stack
+
+    text = (ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text()
+    kept = [ln for ln in text.splitlines() if ln.strip().split(":")[0] not in ("nodes", "min_nodes")]
+    assert len(kept) < len(text.splitlines())
+    path = tmp_path / f"Pulumi.{stack}.yaml"
+    path.write_text("\n".join(kept) + "\n")
+    run = run_stack(str(path), ROOT)
+    pool = run.config.gpu_pool
+    assert "nodes" not in pool.model_fields_set and pool.nodes == 1 and pool.max == 4
+    assert _gpu_group_sizes(run) == run.capacity.provisioned_per_pool() == {pool.name: 2}

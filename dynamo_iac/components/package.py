@@ -24,7 +24,8 @@ class ServingStackArgs(TypedDict, total=False):
     instance_type: pulumi.Input[str]
     """GPU instance / VM / machine type from the catalog, e.g. p5.48xlarge"""
     nodes: pulumi.Input[int]
-    """Desired GPU nodes"""
+    """GPU nodes to run at least; default: the nodes the capacity plan needs (the node group runs
+    the plan's provisioned count either way)"""
     max_nodes: pulumi.Input[int]
     """Maximum GPU nodes (autoscaling bound)"""
     zones: pulumi.Input[list[str]]
@@ -91,7 +92,6 @@ class ServingStack(pulumi.ComponentResource):
         args = plain_args(name, dict(args))
         pool = {k: args[k] for k in ("instance_type", "nodes", "max_nodes", "zones", "purchase_option",
                                      "capacity_reservation_id") if args.get(k) is not None}
-        pool.setdefault("nodes", 1)
         values = {"cloud": args.get("cloud"), "graph": "graph.yaml",
                   "pools": [{"name": "gpu", **pool}] if pool.get("instance_type") else [],
                   "cluster": {k: v for k, v in (("kubernetes_version", args.get("kubernetes_version")),

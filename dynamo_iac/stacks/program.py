@@ -151,6 +151,9 @@ def build(cfg: StackConfig, stack: str, root: Path, *, parent: Any = None, expor
         # the graph needs no token, but one was given: hand it to the workers all the same
         graph = graph.model_copy(update={"hf_token_secret": HF_SECRET})
     cluster_name = cfg.cluster.name or f"dynamo-{stack}"[:40]
+    # the cluster plans the graph itself and sizes each GPU node group from the plan's
+    # `provisioned` count (not the pool's own `nodes`), the same figure the cost is on
+    sized = {"graphs": [graph], "catalog": cat}
     cluster: Any = None
     provider: Any = None
     if cfg.cloud == "aws":
@@ -160,20 +163,21 @@ def build(cfg: StackConfig, stack: str, root: Path, *, parent: Any = None, expor
                                 kubernetes_version=cfg.cluster.kubernetes_version, vpc_id=cfg.cluster.vpc_id,
                                 subnet_ids=cfg.cluster.subnet_ids or None, vpc_cidr=cfg.cluster.vpc_cidr,
                                 system_instance_type=cfg.cluster.system_instance_type,
-                                system_nodes=cfg.cluster.system_nodes, storage=cfg.storage.kind or "efs", opts=opts)
+                                system_nodes=cfg.cluster.system_nodes, storage=cfg.storage.kind or "efs", **sized,
+                                opts=opts)
     elif cfg.cloud == "azure":
         from ..components.azure import AzureGpuCluster
 
         cluster = AzureGpuCluster(cluster_name, location=cfg.region, pools=cfg.pools,
                                   kubernetes_version=cfg.cluster.kubernetes_version,
                                   resource_group_name=cfg.cluster.resource_group,
-                                  storage=cfg.storage.kind or "azure-files", opts=opts)
+                                  storage=cfg.storage.kind or "azure-files", **sized, opts=opts)
     elif cfg.cloud == "gcp":
         from ..components.gcp import GcpGpuCluster
 
         cluster = GcpGpuCluster(cluster_name, region=cfg.region, project=cfg.cluster.project, pools=cfg.pools,
                                 kubernetes_version=cfg.cluster.kubernetes_version,
-                                storage=cfg.storage.kind or "filestore", opts=opts)
+                                storage=cfg.storage.kind or "filestore", **sized, opts=opts)
     else:
         from ..components.common import provider_from_kubeconfig
 
