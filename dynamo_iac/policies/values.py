@@ -12,6 +12,8 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any, Iterator
 
+from ..graph.quantity import parse_quantity
+
 
 class _Unknown:
     __slots__ = ()
@@ -167,23 +169,14 @@ def truthy(v: Any) -> bool:
 
 
 # ------------------------------------------------------------------------------------ quantities
-_SUFFIX = {"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18, "m": 1e-3,
-           "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_QTY = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|m)?$")
-
-
 def quantity(v: Any) -> float | None:
-    """A Kubernetes quantity ("16Gi", "500m", 4) as a number; None when it is not one."""
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, (int, float)):
-        return float(v)
-    if not isinstance(v, str):
-        return None
-    m = _QTY.match(v.strip())
-    if not m:
-        return None
-    return float(m.group(1)) * _SUFFIX[m.group(2) or ""]
+    """A Kubernetes quantity ("16Gi", "500m", 4) as a number; None when it is not one. The
+    graph's parser (one grammar for graph, validator and policies); recorded inputs carry
+    JSON numbers as floats, which are quantities too."""
+    if isinstance(v, float):
+        return v
+    q = parse_quantity(v)
+    return None if q is None else float(q)
 
 
 def gib(v: float) -> str:
