@@ -141,19 +141,22 @@ def test_cost_per_purchase_option_marks_the_chosen_one():
     rows = {r["option"]: r for r in c.pools[0].prices()}
     assert set(rows) == {"on-demand", "capacity-block"}
     assert rows["on-demand"]["chosen"] and not rows["capacity-block"]["chosen"]
-    assert rows["capacity-block"]["usd_per_hour"] == pytest.approx(3 * 14.75)
-    assert c.cost_by_option()["capacity-block"]["usd_per_month"] == pytest.approx(3 * 14.75 * 730)
+    cb = CAT.get("p4d.24xlarge").price("capacity-block", "us-east-2")
+    assert rows["capacity-block"]["usd_per_hour"] == pytest.approx(3 * cb)
+    assert c.cost_by_option()["capacity-block"]["usd_per_month"] == pytest.approx(3 * cb * 730)
 
 
 def test_auto_pools_distrusts_unknown_figures():
     m70 = Model("meta-llama/Llama-3.1-70B", params_b=70, dtype="bf16")
-    with pytest.raises(PlanError) as e:                                   # was: p6-b200 (memory unknown)
-        auto_pools(patterns.aggregated("a", m70, tp=1), "aws", zone="us-east-1a")
-    assert any(p.path == "catalog[p6-b200.48xlarge].gpu_memory_gb" for p in e.value.problems)
+    with pytest.raises(PlanError) as e:                                   # a4's B200 memory is unknown
+        auto_pools(patterns.aggregated("a", m70, tp=1), "gcp", zone="us-central1-b")
+    assert any(p.path == "catalog[a4-highgpu-8g].gpu_memory_gb" for p in e.value.problems)
+    (b200,) = auto_pools(patterns.aggregated("a", m70, tp=1), "aws", zone="us-east-1a")   # 140 GB fits 179 × 0.9
+    assert b200.instance_type == "p6-b200.48xlarge"
     (p,) = auto_pools(patterns.aggregated("a", m70, tp=2), "aws", zone="us-east-1a")
     assert CAT.get(p.instance_type).gpu_memory_gb is not None
     with pytest.raises(PlanError) as e:
-        auto_pools(patterns.aggregated("a", "m/x", tp=8), "aws")        # EFA types need a zone
+        auto_pools(patterns.aggregated("a", "m/x", tp=8), "aws", gpu="h100")   # EFA types need a zone
     assert e.value.problems[0].path == "auto_pools.zone"
     (az,) = auto_pools(patterns.aggregated("a", m70, tp=2), "azure")
     assert CAT.get(az.instance_type).arch == "x86_64"                 # prices unknown: not GB200 by name

@@ -6,6 +6,7 @@ fabric overlays all read it from the catalog entry, never from their own tables.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -82,14 +83,26 @@ class InstanceType(_Strict):
     # cloud-specific facts used by that cloud's component only (e.g. GCP accelerator type)
     extra: dict[str, str | int | bool] = Field(default_factory=dict)
 
-    def price_entry(self, option: str = "on-demand", region: str | None = None) -> Price | None:
-        """The catalog price of `option`, preferring `region` (a zone like us-east-1a matches us-east-1)."""
+    def price_entry(self, option: str = "on-demand", where: str | None = None) -> Price | None:
+        """The catalog price of `option` where a pool runs: `where` is a region, or a zone that
+        names its region (us-east-1a, us-central1-b → us-east-1, us-central1). Prices are
+        regional: with `where`, another region's entry is never returned (None = no entry here);
+        without it, the first entry listed, and the caller says whose region it is."""
         cands = [p for p in self.prices if p.option == option]
-        if region:
-            here = [p for p in cands if region == p.region or region.startswith(p.region)]
-            cands = here or cands
-        return cands[0] if cands else None
+        if where is None:
+            return cands[0] if cands else None
+        return next((p for p in cands if in_region(where, p.region)), None)
 
-    def price(self, option: str = "on-demand", region: str | None = None) -> float | None:
-        p = self.price_entry(option, region)
+    def price(self, option: str = "on-demand", where: str | None = None) -> float | None:
+        p = self.price_entry(option, where)
         return None if p is None else p.usd_per_hour
+
+    def price_regions(self, option: str = "on-demand") -> list[str]:
+        """Regions the catalog has a known `option` price for."""
+        return [p.region for p in self.prices if p.option == option and p.usd_per_hour is not None]
+
+
+def in_region(where: str, region: str) -> bool:
+    """`where` is `region` or one of its zones: the region plus a letter, with or without a dash
+    (AWS us-east-1a, GCP us-central1-b); us-east-1-atl-1a is the Atlanta Local Zone, not us-east-1."""
+    return where == region or re.fullmatch(re.escape(region) + r"-?[a-z]", where) is not None

@@ -47,6 +47,7 @@ class PoolPlan:
     nodes: list[NodePlan] = field(default_factory=list)
     lower_bound: int = 0
     optimal: bool = True                   # placement proven minimal
+    region: str | None = None              # the stack's region (AWS region, Azure location, GCP region)
 
     @property
     def used_gpus(self) -> int:
@@ -62,11 +63,31 @@ class PoolPlan:
         given = self.pool.nodes if "nodes" in self.pool.model_fields_set else 0
         return max(self.needed, self.pool.min_nodes or 0, given)
 
-    def region(self) -> str | None:
-        return self.pool.zones[0] if self.pool.zones else None
+    def where(self) -> str | None:
+        """Where the pool's prices apply: the stack's region, else its zone when that names a
+        region (us-east-1a, us-central1-b; Azure zones are numbers and name none)."""
+        return _where(self.pool, self.region)
 
     def price(self, option: str | None = None) -> float | None:
-        return self.instance.price(option or self.pool.purchase_option, self.region())
+        return self.instance.price(option or self.pool.purchase_option, self.where())
+
+    def price_note(self, option: str | None = None) -> str | None:
+        """Why the price of `option` (default: the chosen one) is unknown or another region's;
+        None when it is known for where the pool runs."""
+        opt, inst, where = option or self.pool.purchase_option, self.instance, self.where()
+        entry = inst.price_entry(opt, where)
+        elsewhere = inst.price_regions(opt)
+        if entry is not None and entry.usd_per_hour is not None:
+            return None if where else (f"{inst.name} {opt} priced as in {entry.region}: the pool's region is not "
+                                       "known (set the stack's region or the pool's zones)")
+        if entry is not None:
+            why = f"the catalog marks the {entry.region} price unknown"
+        elif where and elsewhere:
+            why = (f"the catalog prices it in {', '.join(elsewhere)} only, and prices are regional "
+                   "(another region's is not used)")
+        else:
+            why = "the catalog has no price for it"
+        return f"no {opt} price for {inst.name}{f' in {where}' if where else ''}: {why}"
 
     def cost(self, option: str | None = None) -> float | None:
         """$/h of the provisioned nodes (0 when none run)."""
@@ -79,7 +100,7 @@ class PoolPlan:
         """Every purchase option with a known price: $/node·h, $/h and $/month on provisioned nodes."""
         out = []
         for opt in PURCHASE_OPTIONS:
-            entry = self.instance.price_entry(opt, self.region())
+            entry = self.instance.price_entry(opt, self.where())
             if entry is None or entry.usd_per_hour is None:
                 continue
             h = entry.usd_per_hour * self.provisioned
@@ -158,7 +179,7 @@ class CapacityPlan:
                 "gpus_per_node": p.instance.gpus, "purchase_option": p.pool.purchase_option,
                 "nodes": p.needed, "provisioned": p.provisioned, "min_nodes": p.pool.min_nodes,
                 "max_nodes": p.pool.max, "used_gpus": p.used_gpus,
-                "usd_per_node_hour": p.price(), "usd_per_hour": p.cost(),
+                "usd_per_node_hour": p.price(), "usd_per_hour": p.cost(), "price_note": p.price_note(),
                 "usd_per_month": None if p.cost() is None else round(p.cost() * HOURS_PER_MONTH, 2),
                 "prices": p.prices(), "lower_bound": p.lower_bound, "optimal": p.optimal,
                 "allocation": {n.name: {str(k): v for k, v in sorted(n.slots.items())} for n in p.nodes},
@@ -228,8 +249,13 @@ def node_lower_bound(graph: Any, inst: InstanceType) -> int:
             + sum(n for _, n, _ in multi))
 
 
-def _place_on(graph: Any, pool: GpuPool, inst: InstanceType,
-              only: Iterable[Replica] | None = None) -> tuple[PoolPlan, list[str]]:
+def _where(pool: GpuPool, region: str | None) -> str | None:
+    zone = pool.zones[0] if pool.zones else None
+    return region or (None if zone is None or zone.isdigit() else zone)
+
+
+def _place_on(graph: Any, pool: GpuPool, inst: InstanceType, only: Iterable[Replica] | None = None,
+              region: str | None = None) -> tuple[PoolPlan, list[str]]:
     """Place the graph's GPU replicas (or `only` these) on one pool; PlanError when one cannot fit."""
     from .sizing import memory_problems
 
@@ -249,7 +275,7 @@ def _place_on(graph: Any, pool: GpuPool, inst: InstanceType,
     if fcap is not None and any(d * gpn > fcap * s for s, d in demand.items()):      # fabric binds before GPUs
         reasons.append(f"{inst.fabric.resource}: a node has {fcap}; a pod requests "
                        + ", ".join(f"{d} with {s} GPU(s)" for s, d in sorted(demand.items())))
-    plan = PoolPlan(pool, inst)
+    plan = PoolPlan(pool, inst, region=region)
     for label, nodes, per in multi:
         for k in range(nodes):
             node = NodePlan(pool.name, len(plan.nodes), gpn)
@@ -320,7 +346,9 @@ def _total(pps: dict[str, PoolPlan]) -> tuple[int, float]:
     return nodes, (math.inf if None in costs else sum(c for c in costs if c is not None))
 
 
-def plan(graph: Any, pools: list[GpuPool], catalog: Any = None) -> CapacityPlan:
+def plan(graph: Any, pools: list[GpuPool], catalog: Any = None, region: str | None = None) -> CapacityPlan:
+    """`region`: the stack's region, where the catalog's (regional) prices are looked up; without
+    it a pool's zone names the region, and a pool with neither is priced with a warning."""
     from ..hardware.catalog import load
 
     graph.check()
@@ -333,7 +361,7 @@ def plan(graph: Any, pools: list[GpuPool], catalog: Any = None) -> CapacityPlan:
     gpu_pools = [(p, i) for p, i in zip(pools, insts) if i.gpus > 0]
     if not gpu_pools:
         raise PlanError("none of the pools has GPUs", "pools", "add a GPU instance type")
-    empty = {p.name: PoolPlan(p, i) for p, i in zip(pools, insts)}
+    empty = {p.name: PoolPlan(p, i, region=region) for p, i in zip(pools, insts)}
     kv = _replicas(graph, kv=True)
     warnings: list[str] = []
     errors: list[Problem] = []
@@ -341,7 +369,7 @@ def plan(graph: Any, pools: list[GpuPool], catalog: Any = None) -> CapacityPlan:
     # 1) everything on one pool (KV workers then share its fabric domain): fewest provisioned nodes, then cost
     for pool, inst in gpu_pools:
         try:
-            pp, reasons = _place_on(graph, pool, inst)
+            pp, reasons = _place_on(graph, pool, inst, region=region)
         except PlanError as e:
             errors += e.problems
             continue
@@ -359,7 +387,7 @@ def plan(graph: Any, pools: list[GpuPool], catalog: Any = None) -> CapacityPlan:
     else:
         if len(gpu_pools) < 2 or not _replicas(graph, kv=False):     # nothing to spread
             raise PlanError(_dedupe(errors))
-        chosen, reasons, spread_errors = _spread(graph, gpu_pools, empty, kv)
+        chosen, reasons, spread_errors = _spread(graph, gpu_pools, empty, kv, region)
         if chosen is None:
             raise PlanError(_dedupe(errors + spread_errors))
         warnings.append("no single pool holds the graph: independent workers are spread over pools "
@@ -380,12 +408,12 @@ def plan(graph: Any, pools: list[GpuPool], catalog: Any = None) -> CapacityPlan:
 
 
 def _spread(graph: Any, gpu_pools: list[tuple[GpuPool, InstanceType]], empty: dict[str, PoolPlan],
-            kv: list[Replica]) -> tuple[dict[str, PoolPlan] | None, list[str], list[Problem]]:
+            kv: list[Replica], region: str | None = None) -> tuple[dict[str, PoolPlan] | None, list[str], list[Problem]]:
     """KV replicas on one pool (one fabric domain), independent replicas packed pool after pool
     (cheapest known $/GPU first) up to each pool's limit, keeping the fullest nodes."""
     def order(pi):
         p, i = pi
-        price = i.price(p.purchase_option, p.zones[0] if p.zones else None)
+        price = i.price(p.purchase_option, _where(p, region))
         return (price is None, (price or 0) / i.gpus, p.name)
 
     ranked = sorted(gpu_pools, key=order)
@@ -396,7 +424,7 @@ def _spread(graph: Any, gpu_pools: list[tuple[GpuPool, InstanceType]], empty: di
         home = None
         for pool, inst in ranked:
             try:
-                pp, why = _place_on(graph, pool, inst, kv)
+                pp, why = _place_on(graph, pool, inst, kv, region)
             except PlanError:
                 continue
             if not _too_many(graph, pp) and not fab.zone_problems(pool, inst):
@@ -412,12 +440,12 @@ def _spread(graph: Any, gpu_pools: list[tuple[GpuPool, InstanceType]], empty: di
     for pool, inst in ranked:
         if not left:
             break
-        base = len(_place_on(graph, pool, inst, assigned[pool.name])[0].nodes) if assigned[pool.name] else 0
+        base = len(_place_on(graph, pool, inst, assigned[pool.name], region)[0].nodes) if assigned[pool.name] else 0
         room = _limit(pool)[0] - base
         if room <= 0:
             continue
         try:
-            pp, _ = _place_on(graph, pool, inst, left)
+            pp, _ = _place_on(graph, pool, inst, left, region)
         except PlanError as e:
             problems += e.problems
             continue
@@ -437,7 +465,7 @@ def _spread(graph: Any, gpu_pools: list[tuple[GpuPool, InstanceType]], empty: di
     out = dict(empty)
     for pool, inst in ranked:
         if assigned[pool.name]:
-            out[pool.name] = _place_on(graph, pool, inst, assigned[pool.name])[0]
+            out[pool.name] = _place_on(graph, pool, inst, assigned[pool.name], region)[0]
     return out, reasons, []
 
 
@@ -462,10 +490,12 @@ def _warnings(graph: Any, plans: list[PoolPlan]) -> list[str]:
         if pp.needed and inst.fabric.kind != "none" and inst.fabric.resource and fab.node_capacity(inst) is None:
             out.append(f"{inst.name}: how many {inst.fabric.resource} a node has is unknown (catalog "
                        "fabric.devices): fabric requests not checked")
-        if pp.provisioned and pp.price() is None:
-            kind = "GPU" if inst.gpus else "system"
-            out.append(f"price unknown for {inst.name} ({pp.pool.purchase_option}): {kind} pool {name} "
-                       + ("cost not computed" if inst.gpus else "not in the cost"))
+        note = pp.price_note() if pp.provisioned else None
+        if note and pp.price() is None:
+            out.append(f"price unknown for {inst.name} ({pp.pool.purchase_option}): {note}; {name} "
+                       + ("cost not computed" if inst.gpus else "(system pool) not in the cost"))
+        elif note and inst.gpus:
+            out.append(note)
         if pp.needed and inst.gpu_memory_gb is None and graph.model is not None and graph.model.weight_bytes():
             out.append(f"GPU memory of {inst.name} is unknown (catalog): weights-fit check skipped")
     return out

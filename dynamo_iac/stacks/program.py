@@ -74,7 +74,7 @@ def prepare(cfg: StackConfig, root: Path, source: str = "stack config"):
             raise DynamoIacError(f"{pool.instance_type} is an {inst.cloud} instance type, not {cfg.cloud}",
                                  where,
                                  f"pick a {cfg.cloud} type: `dynamo-iac catalog --cloud {cfg.cloud}`")
-    capacity = plan_graph(graph, cfg.pools, catalog=cat) if cfg.pools else None
+    capacity = plan_graph(graph, cfg.pools, catalog=cat, region=cfg.region) if cfg.pools else None
     return graph, cat, capacity
 
 
