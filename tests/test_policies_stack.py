@@ -82,7 +82,8 @@ def test_broken_stack_shows_its_mistakes(broken) -> None:
         ("image-registry-allowed", dgd,
          "DGD llama component DecodeWorker (spec.components[2].podTemplate.spec.containers[0].image): image "
          "vllm/vllm-openai:latest (docker.io/vllm/vllm-openai) is not from an allowed registry (nvcr.io/nvidia, "
-         "registry.k8s.io, public.ecr.aws, docker.io/library, ghcr.io/ai-dynamo, ghcr.io/mellanox)"),
+         "registry.k8s.io, public.ecr.aws, docker.io/library, ghcr.io/ai-dynamo, ghcr.io/mellanox, "
+         "us-docker.pkg.dev/gce-ai-infra, gke.gcr.io)"),
         ("kai-volcano-exclusive", _urn(record, "kubernetes:helm.sh/v3:Release", "platform-dynamo"),
          "dynamo-platform release platform-dynamo enables both the KAI scheduler (global.kai-scheduler.install / "
          "global.kai-scheduler.enabled) and Volcano (global.volcano-scheduler.enabled); the chart fails on that"),

@@ -65,7 +65,8 @@ def test_image_registry_allowed() -> None:
         "image-registry-allowed", dgd_urn(doc, "small"),
         "DGD small component Worker (spec.components[1].podTemplate.spec.containers[0].image): image "
         "ghcr.io/acme/vllm-runtime:1.2.0 (ghcr.io/acme/vllm-runtime) is not from an allowed registry (nvcr.io/nvidia, "
-        "registry.k8s.io, public.ecr.aws, docker.io/library, ghcr.io/ai-dynamo, ghcr.io/mellanox)")]
+        "registry.k8s.io, public.ecr.aws, docker.io/library, ghcr.io/ai-dynamo, ghcr.io/mellanox, "
+        "us-docker.pkg.dev/gce-ai-infra, gke.gcr.io)")]
     assert run("image-registry-allowed", dgd(doc),
                settings={"allowedRegistries": ["nvcr.io/nvidia", "ghcr.io/acme"]}) == []
     # a prefix must end at a path boundary: ghcr.io/acme does not admit ghcr.io/acme-evil

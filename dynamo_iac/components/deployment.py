@@ -22,7 +22,8 @@ from ..targets.k8s.overlay import RenderTarget
 from .common import component_type
 
 IMMUTABLE_ANNOTATION = "dynamo-iac.nvidia.com/immutable-shape"
-DOWNLOAD_IMAGE_KIND = "runtime"
+# Pulumi awaits a Job's completion for 10 minutes by default; a large model takes longer
+DOWNLOAD_TIMEOUT = "2h"
 
 
 def immutable_shape(dgd: dict) -> str:
@@ -41,13 +42,17 @@ class DynamoDeployment(pulumi.ComponentResource):
 
     def __init__(self, name: str, *, graph: Any, platform: Any, pool: GpuPool | str | None = None,
                  placement: dict[str, str] | None = None, namespace: str | None = None, api: str = "v1beta1",
-                 model_download: bool = False, catalog: Any = None,
+                 model_download: bool = False, download_timeout: str = DOWNLOAD_TIMEOUT, catalog: Any = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         """`pool`: plan on this pool only (default: every pool of the cluster, the planner picks);
-        `placement`: worker name → pool name, to pin workers yourself (checked like the plan's)."""
+        `placement`: worker name → pool name, to pin workers yourself (checked like the plan's);
+        `model_download`: a Job fills the model-cache PVC before the DGD is created (the DGD
+        waits for it: Pulumi awaits a Job's completion, up to `download_timeout`)."""
         from ..hardware.catalog import load
 
         graph.check()
+        if model_download:
+            self._download_checks(graph)
         cat = catalog or load()
         pools = list(getattr(platform, "pools", []) or [])
         by_name = {p.name: p for p in pools}
@@ -81,8 +86,10 @@ class DynamoDeployment(pulumi.ComponentResource):
 
         provider = platform.provider
         kopts = pulumi.ResourceOptions(parent=self, provider=provider)
+        # the platform's node add-ons too (GKE's gIB installer fills the host paths workers mount)
         after_platform = [r for r in (getattr(platform, "dynamo_platform", None),
-                                      getattr(platform, "workload_ns", None)) if r is not None]
+                                      getattr(platform, "workload_ns", None),
+                                      *(getattr(platform, "addons", None) or {}).values()) if r is not None]
         self.manifest = dgd
         self.capacity = capacity
         deps: list[Any] = list(after_platform)
@@ -100,7 +107,8 @@ class DynamoDeployment(pulumi.ComponentResource):
                     depends_on=after_platform, retain_on_delete=True, protect=True)))
             deps.append(pvc)
             if model_download:
-                deps.append(self._download_job(k8s, name, graph, cache, namespace, platform, kopts, pvc))
+                deps.append(self._download_job(k8s, name, graph, cache, namespace, platform,
+                                               download_opts(kopts, pvc, download_timeout)))
         self.dgd = k8s.apiextensions.CustomResource(
             f"{name}-dgd", api_version=dgd["apiVersion"], kind=dgd["kind"], metadata=dgd["metadata"],
             spec=dgd["spec"],
@@ -136,31 +144,51 @@ class DynamoDeployment(pulumi.ComponentResource):
     @staticmethod
     def _placement_checks(graph: Any, where: dict[str, str], pools: dict[str, GpuPool], instances: dict[str, Any]
                           ) -> None:
-        from ..targets.k8s.fabrics import infiniband, roce
+        from ..targets.k8s import fabrics
 
         roles = {n: w.role for w, n in zip(graph.workers, graph.worker_names())}
         placed = [(w, roles[w], pools[p], instances[p]) for w, p in sorted(where.items())]
-        problems = infiniband.placement_problems(placed) + roce.placement_problems(placed)
+        problems = fabrics.placement_problems(placed)
         if problems:
             raise DynamoIacError(problems)
 
     @staticmethod
+    def _download_checks(graph: Any) -> None:
+        cache = graph.model.cache if graph.model else None
+        if cache is None or cache.create:
+            raise ConfigError("model_download needs a model-cache PVC that this component creates",
+                              "model.cache", "set model.cache=ModelCache(create=False) (the component creates "
+                              "and keeps the PVC), or drop model_download")
+        if graph.model.id.startswith(("/", ".")):
+            raise ConfigError(f"model {graph.model.id!r} is a local path, there is nothing to download",
+                              "model.id", "use a Hugging Face id such as Qwen/Qwen3-32B, or drop model_download")
+
+    @staticmethod
     def _download_job(k8s: Any, name: str, graph: Any, cache: Any, namespace: str, platform: Any,
-                      kopts: pulumi.ResourceOptions, pvc: Any) -> Any:
+                      opts: pulumi.ResourceOptions) -> Any:
+        """A CPU-only Job (no GPU toleration: it lands on the untainted system pool) that downloads
+        the model into the cache as the upstream model-download recipe does (`hf download`), with
+        the runtime image the workers run (it ships huggingface_hub) instead of a pip install."""
         secret = getattr(platform, "hf_token_secret", None) or graph.hf_token_secret
         container: dict[str, Any] = {
             "name": "download", "image": graph.runtime_image(),
-            "command": ["huggingface-cli", "download", graph.model.id]
+            "command": ["hf", "download", graph.model.id]
             + (["--revision", graph.model.revision] if graph.model.revision else []),
             "env": [{"name": "HF_HOME", "value": cache.mount_path}],
             "volumeMounts": [{"name": cache.pvc, "mountPath": cache.mount_path}],
             "resources": {"requests": {"cpu": "2", "memory": "4Gi"}},
         }
         if secret:
-            container["envFrom"] = [{"secretRef": {"name": secret}}]
+            container["envFrom"] = [{"secretRef": {"name": secret}}]      # the token never in plain text
         return k8s.batch.v1.Job(
             f"{name}-model-download", metadata={"name": f"{graph.name}-model-download", "namespace": namespace},
             spec={"backoffLimit": 3, "template": {"spec": {
-                "restartPolicy": "OnFailure", "containers": [container],
+                "restartPolicy": "Never", "containers": [container],
                 "volumes": [{"name": cache.pvc, "persistentVolumeClaim": {"claimName": cache.pvc}}]}}},
-            opts=pulumi.ResourceOptions.merge(kopts, pulumi.ResourceOptions(depends_on=[pvc])))
+            opts=opts)
+
+
+def download_opts(kopts: pulumi.ResourceOptions, pvc: Any, timeout: str) -> pulumi.ResourceOptions:
+    """After the PVC; awaited (by the DGD that depends on it) up to `timeout`."""
+    return pulumi.ResourceOptions.merge(kopts, pulumi.ResourceOptions(
+        depends_on=[pvc], custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout)))

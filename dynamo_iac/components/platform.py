@@ -1,6 +1,7 @@
 """GpuPlatform: the cloud-neutral GPU platform on any cluster — NVIDIA GPU Operator, the EFA device
-plugin where pools have EFA, the `dynamo-platform` chart (Grove / KAI / Volcano toggles, Prometheus
-endpoint), optional kube-prometheus-stack, the workload namespace and the HF token Secret.
+plugin where pools have EFA, GKE's NCCL RDMA installer where pools have GKE RoCE (gke_rdma.py), the
+`dynamo-platform` chart (Grove / KAI / Volcano toggles, Prometheus endpoint), optional
+kube-prometheus-stack, the workload namespace and the HF token Secret.
 
 Every chart version comes from dynamo_iac/data/versions.yaml (one Dynamo release drives the
 platform chart). helm.v3.Release, because the charts rely on hooks (KAI queues, CRD apply).
@@ -14,6 +15,7 @@ import pulumi
 from .. import versions
 from ..errors import ConfigError, Problem
 from ..hardware.pool import GpuPool
+from . import gke_rdma
 from .common import component_type
 
 PROMETHEUS_URL = "http://prometheus-kube-prometheus-prometheus.monitoring.svc.cluster.local:9090"
@@ -110,6 +112,14 @@ class GpuPlatform(pulumi.ComponentResource):
             self.releases["aws-efa-k8s-device-plugin"] = release_of(
                 "aws-efa-k8s-device-plugin", pin,
                 {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]}, depends)
+        # GKE RoCE nodes (A3 Ultra / A4): the gIB NCCL plugin the roce overlay mounts from the host
+        self.addons: dict[str, Any] = {}
+        rdma = gke_rdma.rdma_pools(pools, instances)
+        if rdma:
+            ds = gke_rdma.daemonset(rdma, instances)
+            self.addons[gke_rdma.NAME] = k8s.apps.v1.DaemonSet(
+                f"{name}-{gke_rdma.NAME}", metadata=ds["metadata"], spec=ds["spec"],
+                opts=pulumi.ResourceOptions.merge(kopts, pulumi.ResourceOptions(depends_on=depends)))
         if prometheus:
             self.releases["kube-prometheus-stack"] = release_of(
                 "prometheus", versions.chart("kube-prometheus-stack"),

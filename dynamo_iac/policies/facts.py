@@ -63,9 +63,10 @@ KAI_DEFAULT_QUEUES = ("dynamo", "dynamo-default")
 KAI_QUEUE_ANNOTATION = "nvidia.com/kai-scheduler-queue"
 KAI_QUEUE_TYPE = "kubernetes:scheduling.run.ai/v2:Queue"
 # Registries our components pull from by default: NGC (Dynamo, GPU/Network Operator), the
-# Kubernetes and AWS public registries (device plugins) and Docker Hub official images (the
-# model-download Job's python image)
+# Kubernetes and AWS public registries (device plugins), Docker Hub official images, and Google's
+# GKE GPUDirect-RDMA images (components/gke_rdma.py: the gIB NCCL installer and GKE's pause)
 DEFAULT_ALLOWED_REGISTRIES = ("nvcr.io/nvidia", "registry.k8s.io", "public.ecr.aws", "docker.io/library",
-                              "ghcr.io/ai-dynamo", "ghcr.io/mellanox")
+                              "ghcr.io/ai-dynamo", "ghcr.io/mellanox", "us-docker.pkg.dev/gce-ai-infra",
+                              "gke.gcr.io")
 # Dynamo multinode on vLLM/SGLang/TRT-LLM needs Grove or LWS (deploy-facts §3.1 [L2470, L3137])
 ENABLE_GROVE_ANNOTATION = "nvidia.com/enable-grove"

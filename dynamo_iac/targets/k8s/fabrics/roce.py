@@ -24,7 +24,9 @@ KIND = "roce"
 NETWORK_RESOURCE = "networking.gke.io.networks"
 # GKE taints Arm nodes (A4X / GB200) with kubernetes.io/arch=arm64:NoSchedule
 ARM64_TOLERATION = {"key": "kubernetes.io/arch", "operator": "Equal", "value": "arm64", "effect": "NoSchedule"}
-# where GKE's nccl-rdma-installer puts the gIB NCCL plugin and GKE puts the NVIDIA driver libraries
+# where GKE's nccl-rdma-installer (components/gke_rdma.py) puts the gIB NCCL plugin and GKE puts the
+# NVIDIA driver libraries; the installer also copies gIB's libraries into nvidia/lib64, so the
+# pod needs no LD_LIBRARY_PATH of its own (upstream's gke-roce overlay sets none either)
 HOST_LIBS = (("gib", "/home/kubernetes/bin/gib", "/usr/local/gib"),
              ("nvidia", "/home/kubernetes/bin/nvidia", "/usr/local/nvidia"))
 
