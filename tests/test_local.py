@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -317,3 +318,120 @@ def test_dynamo_env_script_is_idempotent_and_fast(dynamo_python):
     bad = subprocess.run(["bash", str(ROOT / "scripts" / "dynamo-env.sh"), "nonsense"], capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 2 and "unknown argument: nonsense" in bad.stderr
+
+
+# ------------------------------------------------------------------------------------ declared probes
+PROBE_GRAPH = """
+name: {name}
+model: {{id: Qwen/Qwen3-0.6B, served_name: tiny}}
+workers:
+  - {{name: Worker, role: agg, replicas: 2}}
+"""
+
+
+def test_declared_readiness_probes_gate_ready_and_failure_probes_stop_the_graph(tmp_path, dynamo_python, graph_file):
+    g = graph_file("declared", PROBE_GRAPH.format(name="probes-local"))
+    probes = tmp_path / "probes.yaml"
+    probes.write_text(r"""
+probes:
+  Frontend:
+    ready:
+      - {type: http, path: /v1/models, body: '"id":\s*"tiny"', name: model listed}
+  Worker:
+    ready:
+      - {type: log, pattern: 'INFO main.launch_workers: All 1 mocker worker\(s\) created', name: mocker up}
+    fail:
+      - {type: log, pattern: 'CUDA out of memory', name: oom}
+""")
+    run_dir = tmp_path / "run"
+    up = cli("up", str(g), "--run-dir", str(run_dir), "--port", "0", "--probes", str(probes), "--json")
+    assert up.returncode == 0, up.stderr + up.stdout
+    state = json.loads(up.stdout)
+    try:
+        assert "backend×2" in state["readiness"]
+        assert state["readiness"].endswith("readiness probes passed: Frontend: model listed, Worker-0: mocker up, "
+                                           "Worker-1: mocker up")
+        # a worker that logs the declared fatal line after the graph was ready stops the whole graph
+        log = next(p["log"] for p in state["processes"] if p["name"] == "Worker-1")
+        with open(log, "a") as f:
+            f.write("RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB\n")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and (read_state(run_dir) or {}).get("stopped_at") is None:
+            time.sleep(0.05)
+        final = read_state(run_dir)
+        f = final["failure"]
+        assert final["status"] == "failed" and f["process"] == "Worker-1" and f["phase"] == "after the graph was ready"
+        assert f["reason"] == "tripped its failure probe 'oom': Worker-1.log: RuntimeError: CUDA out of memory. " \
+                              "Tried to allocate 2.00 GiB"
+        assert_all_gone(final, {p["port"] for p in final["processes"] if p.get("port")})
+    finally:
+        cli("down", str(run_dir))
+
+
+def test_declared_readiness_probe_that_never_passes_names_the_worker(tmp_path, dynamo_python, graph_file):
+    g = graph_file("never", PROBE_GRAPH.format(name="never-local"))
+    probes = tmp_path / "probes.yaml"
+    probes.write_text("probes:\n  Worker:\n    ready:\n      - {type: log, pattern: 'weights loaded', deadline: 2}\n")
+    t0 = time.monotonic()
+    r = cli("up", str(g), "--run-dir", str(tmp_path / "run"), "--port", "0", "--probes", str(probes), "--stop-grace", "2")
+    took = time.monotonic() - t0
+    assert r.returncode == 1 and took < 2 + 2 + 3, (took, r.stderr)
+    assert re.search(r"worker 'Worker' \(Worker-[01]\) did not pass its readiness probe 'log Worker-[01].log has "
+                     r"/weights loaded/' within its 2 s deadline", r.stderr), r.stderr
+    assert_all_gone(read_state(tmp_path / "run"), set())
+
+
+def test_worker_traceback_fails_up_by_the_default_failure_probe(tmp_path, dynamo_python, graph_file):
+    """A worker whose engine logged an uncaught exception but hangs instead of exiting."""
+    g = graph_file("tb", """
+name: tb-local
+backend: vllm
+model: {id: tiny, served_name: tiny}
+workers:
+  - name: Wedged
+    role: agg
+    command: [bash, -c, "echo 'Traceback (most recent call last):'; echo 'RuntimeError: engine wedged'; sleep 120"]
+""")
+    t0 = time.monotonic()
+    r = cli("up", str(g), "--engine", "real", "--run-dir", str(tmp_path / "run"), "--port", "0", "--timeout", "30")
+    took = time.monotonic() - t0
+    assert r.returncode == 1 and took < 10, (took, r.stderr)
+    assert "worker 'Wedged' (Wedged-0) tripped its failure probe 'fatal log line': Wedged-0.log: Traceback (most " \
+           "recent call last): while starting" in r.stderr
+    assert "RuntimeError: engine wedged" in r.stderr        # the tail of its log
+    assert_all_gone(read_state(tmp_path / "run"), set())
+
+
+def test_stop_grace_bounds_a_failure_and_a_port_clash_keeps_the_last_run(tmp_path, dynamo_python, graph_file):
+    """A worker that ignores SIGTERM: `up --timeout 3 --stop-grace 1` returns within 3 + 1 s (+ start-up),
+    not after the 10 s default grace. A second `up` refused for a busy port leaves that run's record."""
+    g = graph_file("stubborn", """
+name: stubborn-local
+backend: vllm
+model: {id: tiny, served_name: tiny}
+workers:
+  - name: Stubborn
+    role: agg
+    command: [bash, -c, "trap '' TERM; echo stubborn up; sleep 120"]
+""")
+    run_dir = tmp_path / "run"
+    t0 = time.monotonic()
+    r = cli("up", str(g), "--engine", "real", "--run-dir", str(run_dir), "--port", "0", "--timeout", "3",
+            "--stop-grace", "1")
+    took = time.monotonic() - t0
+    assert r.returncode == 1 and "not ready within the 3 s deadline" in r.stderr
+    assert 3 + 1 <= took < 3 + 1 + 3, took
+    state = read_state(run_dir)
+    worker = next(p for p in state["processes"] if p["name"] == "Stubborn-0")
+    assert worker["killed"] and worker["returncode"] == -9
+    assert_all_gone(state, set())
+    before = (run_dir / "state.json").read_text(), (run_dir / "logs" / "Stubborn-0.log").read_text()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        r = cli("up", str(g), "--engine", "real", "--run-dir", str(run_dir), "--port", str(busy.getsockname()[1]))
+    assert r.returncode == 1 and "is already in use" in r.stderr
+    assert ((run_dir / "state.json").read_text(), (run_dir / "logs" / "Stubborn-0.log").read_text()) == before
+    bad = cli("up", str(g), "--run-dir", str(run_dir), "--stop-grace", "-1")
+    assert bad.returncode == 1 and bad.stderr.startswith("error: --stop-grace: must be >= 0 seconds, got -1")
+    assert (run_dir / "state.json").read_text() == before[0]

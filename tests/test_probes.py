@@ -315,3 +315,100 @@ def test_probe_state_matches_reference(seq, succ, fail):
             assert verdict == ("failed" if fail is not None and run >= fail else None)
         if verdict:
             break
+
+
+# ------------------------------------------------------------------------------------ declared probes
+from dynamo_iac.targets.probe_file import load_probes, parse_probes  # noqa: E402
+from dynamo_iac.targets.probes import ProbeSet, default_failure_patterns, probe_from_spec  # noqa: E402
+
+
+def test_probe_file_errors_name_the_field_path_and_the_fix(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        parse_probes({"probes": {"Worker": {"redy": [], "fail": [{"type": "log", "patern": "x"}],
+                                            "ready": [{"type": "http", "body": "("}, {"type": "grpc"}]}},
+                      "extra": 1}, "p.yaml")
+    got = {p.path: (p.message, p.fix) for p in e.value.problems}
+    assert got["p.yaml: probes.Worker.redy"] == ("unknown section", "did you mean 'ready'?")
+    assert got["p.yaml: probes.Worker.fail[0].patern"][1] == "did you mean 'pattern'?"
+    assert "invalid regular expression" in got["p.yaml: probes.Worker.ready[0].body"][0]
+    assert got["p.yaml: probes.Worker.ready[1].type"][0] == "unknown probe type 'grpc'"
+    assert got["p.yaml: extra"][0] == "unknown field"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("probes: [1, 2]\n")
+    with pytest.raises(ConfigError, match="must map component names"):
+        load_probes(bad)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_probes(tmp_path / "missing.yaml")
+    pf = parse_probes({"probes": {"Wroker": {"fail": [{"type": "log", "pattern": "x"}]}}})
+    with pytest.raises(ConfigError) as e:
+        pf.check(["Frontend", "Worker"])
+    assert e.value.problems[0].path == "probes: probes.Wroker" and e.value.problems[0].fix == "did you mean 'Worker'?"
+
+
+def test_declared_probes_bind_to_each_process():
+    pf = parse_probes({"probes": {"Frontend": {"ready": [{"type": "http", "path": "/v1/models", "body": "tiny"}]},
+                                  "Worker": {"fail": [{"type": "tcp", "port": 9090}]}}})
+    fe = pf.entries("Frontend", "Frontend", "frontend", host="10.0.0.1", port=8000, log="/l/Frontend.log", deadline=9)
+    w = pf.entries("Worker-1", "Worker", "worker", host="n1", port=None, log="/l/Worker-1.log", deadline=9)
+    probes = ProbeSet(fe + w).members
+    assert [(m.owner, m.when, type(m.probe).__name__) for m in probes] == [
+        ("Frontend", "fail", "LogProbe"), ("Frontend", "ready", "HttpProbe"),
+        ("Worker-1", "fail", "LogProbe"), ("Worker-1", "fail", "TcpProbe")]
+    assert probes[1].probe.url == "http://10.0.0.1:8000/v1/models" and probes[1].probe.deadline == 9
+    assert (probes[3].probe.host, probes[3].probe.port, probes[3].probe.failure_threshold) == ("n1", 9090, 3)
+    # the worker's default failure patterns include Python's traceback header; a frontend's do not
+    assert probes[2].probe.pattern.endswith(r"(?:^Traceback \(most recent call last\):)")
+    assert "Traceback" not in probes[0].probe.pattern
+    assert default_failure_patterns("broker") == (r"panicked at ", r"Fatal Python error")
+    assert parse_probes({"default_failure_patterns": False}).entries("W", "W", "worker", host="h", port=None,
+                                                                      log="l", deadline=1) == []
+    # an http probe of a process without a port of its own must say which port
+    with pytest.raises(ConfigError) as e:
+        probe_from_spec({"type": "http", "path": "/health"}, when="ready", host="h", port=None, log="l",
+                        deadline=5, path="probes.Worker.ready[0]")
+    assert e.value.problems[0].path == "probes.Worker.ready[0].port"
+
+
+def test_probe_set_readiness_failure_and_liveness(tmp_path, server):
+    log = tmp_path / "w.log"
+    log.write_text("\x1b[32m INFO\x1b[0m starting\n")
+    port = int(server.url.rsplit(":", 1)[1])
+    entries = [
+        {"owner": "W-0", "when": "ready", "spec": {"type": "log", "pattern": "INFO engine ready", "interval": 0.01},
+         "log": str(log), "deadline": 5},
+        {"owner": "W-0", "when": "fail", "spec": {"type": "log", "pattern": "OOM", "interval": 0.01}, "log": str(log)},
+        {"owner": "FE", "when": "fail", "spec": {"type": "http", "path": "/live", "interval": 0.01,
+                                                 "failure_threshold": 2}, "port": port},
+    ]
+    ps = ProbeSet(entries)
+    assert ps.poll() is None and ps.pending == ["W-0: log w.log has /INFO engine ready/"]
+    assert server.hits == {}               # a liveness probe waits for the graph to be ready
+    with log.open("a") as f:
+        f.write("\x1b[32m INFO\x1b[0m engine ready\n")     # colour codes are not part of the line
+    time.sleep(0.02)
+    assert ps.poll() is None and ps.pending == [] and ps.passed == ["W-0: log w.log has /INFO engine ready/"]
+    server.routes["/live"] = (200, b"ok")
+    time.sleep(0.02)
+    assert ps.poll(ready=True) is None and server.hits["/live"] == 1
+    with log.open("a") as f:
+        f.write("CUDA OOM while allocating\n")
+    time.sleep(0.02)
+    owner, reason = ps.poll(ready=True)
+    assert owner == "W-0" and reason == "tripped its failure probe 'log w.log lacks /OOM/': w.log: CUDA OOM while allocating"
+    server.routes["/live"] = (503, b"down")
+    ps2 = ProbeSet(entries[2:])
+    for _ in range(2):
+        time.sleep(0.02)
+        hit = ps2.poll(ready=True)
+    assert hit[0] == "FE" and "status 503" in hit[1]
+
+
+def test_probe_set_readiness_deadline_counts_from_creation(tmp_path):
+    now = [100.0]
+    ps = ProbeSet([{"owner": "W-0", "when": "ready", "log": str(tmp_path / "none.log"),
+                    "spec": {"type": "log", "pattern": "ready", "deadline": 3, "interval": 1}}], clock=lambda: now[0])
+    assert ps.poll() is None
+    now[0] = 103.0
+    owner, reason = ps.poll()
+    assert owner == "W-0" and reason.startswith("did not pass its readiness probe 'log none.log has /ready/' within "
+                                                "its 3 s deadline (")

@@ -258,3 +258,69 @@ def test_prerendered_mocker_replica_across_two_nodes_into_a_fresh_output_dir(run
         r.invoke(app, ["cancel", str(job_id)])
     assert not jobs.in_queue(job_id)
     assert wait_gone(st.run_dir, job_id) == []
+
+
+def test_declared_probes_gate_readiness_and_a_worker_traceback_after_ready_fails_the_job(run_env):
+    """The probe file `local up --probes` reads works on Slurm too: declared readiness probes (an
+    HTTP body match on the frontend, a log line of the decode worker) gate readiness; after ready,
+    a Python traceback in a worker's log (the default failure pattern) fails the job naming the step."""
+    tmp_path, cfile, model = run_env
+    gfile, port = write_graph(tmp_path)
+    probes = tmp_path / "probes.yaml"
+    probes.write_text(r"""
+probes:
+  Frontend:
+    ready:
+      - {type: http, path: /v1/models, body: '"id":\s*"tiny"', name: model listed}
+  DecodeWorker:
+    ready:
+      - {type: log, pattern: 'mocker worker\(s\) created and running', name: mocker up}
+""")
+    res = CliRunner().invoke(app, ["submit", str(gfile), "-c", str(cfile), "--engine", "mocker", "--model-path",
+                                   str(model), "--probes", str(probes), "--timeout", "60"])
+    m = re.search(r"submitted job (\d+)", res.output)
+    assert m, res.output
+    job_id = int(m.group(1))
+    try:
+        assert res.exit_code == 0, res.output
+        st = jobs.status(job_id)
+        assert st.ready and st.failure is None
+        probes_log = (st.run_dir / "probes.log").read_text()
+        assert "readiness probes passed: Frontend-0: model listed, DecodeWorker-0: mocker up" in probes_log
+        with open(st.run_dir / "logs" / "PrefillWorker-0.log", "a") as f:
+            f.write("Traceback (most recent call last):\nRuntimeError: engine wedged\n")
+        t0 = time.monotonic()
+        st = jobs.follow(job_id, until="end", timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        if jobs.in_queue(job_id):
+            jobs.cancel(job_id)
+    assert st.state == "FAILED" and took < 10, (st, took)
+    assert st.failure.splitlines()[0] == ("dynamo-iac: step PrefillWorker-0 failed: tripped its failure probe "
+                                          "'fatal log line': PrefillWorker-0.log: Traceback (most recent call last):")
+    assert "RuntimeError: engine wedged" in st.failure
+    assert wait_gone(st.run_dir, job_id) == []
+
+
+def test_worker_that_logs_a_declared_fatal_line_fails_the_job_while_starting(run_env):
+    """A worker that hangs after logging its failure (it never exits) fails the job at once by a
+    declared log-line failure probe, long before the readiness deadline."""
+    tmp_path, cfile, model = run_env
+    gfile, _ = write_graph(tmp_path, {"command": ["bash", "-c", "echo 'NCCL error: unhandled system error'; sleep 300"]})
+    probes = tmp_path / "probes.yaml"
+    probes.write_text("probes:\n  DecodeWorker:\n    fail:\n      - {type: log, pattern: 'NCCL error', name: nccl}\n")
+    res = CliRunner().invoke(app, ["render", str(gfile), "-c", str(cfile), "--engine", "mocker", "--model-path",
+                                   str(model), "--probes", str(probes), "-o", str(tmp_path / "fail.sbatch")])
+    assert res.exit_code == 0, res.output
+    t0 = time.monotonic()
+    job_id = jobs.submit(tmp_path / "fail.sbatch")
+    try:
+        st = jobs.follow(job_id, until="end", timeout=60)
+    finally:
+        if jobs.in_queue(job_id):
+            jobs.cancel(job_id)
+    elapsed = time.monotonic() - t0
+    assert st.state == "FAILED" and elapsed < load_fixture_cluster()["deadlines"]["ready"] / 2, (st, elapsed)
+    assert st.failure.splitlines()[0] == ("dynamo-iac: step DecodeWorker-0 failed: tripped its failure probe 'nccl': "
+                                          "DecodeWorker-0.log: NCCL error: unhandled system error")
+    assert wait_gone(st.run_dir, job_id) == []

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 from ..errors import ConfigError, Problem
 
 MAX_BODY = 1 << 20          # an HTTP probe reads at most this much of a body
+ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 DYNAMO_PREFILL_COMPONENT = "prefill"   # dyn://<ns>.prefill.generate (all engines + mocker)
 DYNAMO_DECODE_COMPONENT = "backend"    # dyn://<ns>.backend.generate (agg and decode workers)
 DYNAMO_WORKER_ENDPOINT = "generate"
@@ -321,7 +322,8 @@ class LogProbe(Probe):
         lines = data.split(b"\n")
         c["partial"] = lines.pop()          # an unfinished last line waits for its end
         for raw in lines:
-            line = raw.decode("utf-8", "replace").rstrip("\r")
+            # colour codes (Dynamo's logs have them) are neither matched nor reported
+            line = ANSI_RE.sub("", raw.decode("utf-8", "replace").rstrip("\r"))
             if rx.search(line):
                 c["line"] = line
                 return line, ""
@@ -451,3 +453,129 @@ def probe_from_dict(spec: dict[str, Any], path: str = "probe") -> Probe:
                            for p in e.problems]) from None
     except TypeError as e:
         raise ConfigError(str(e), path, "check the field types") from None
+
+
+# ------------------------------------------------------------------------------------ per-component
+# Log lines after which a process is not coming back even if it lingers: failure probes every
+# target adds to each process (the worker one is Python's uncaught-exception header, which an
+# engine that swallowed its crash and hangs still writes).
+DEFAULT_FAILURE_PATTERNS: dict[str, tuple[str, ...]] = {
+    "any": (r"panicked at ", r"Fatal Python error"),
+    "worker": (r"^Traceback \(most recent call last\):",),
+}
+SPEC_TYPES = ("tcp", "http", "log")
+SPEC_COMMON = ("name", "interval", "timeout", "success_threshold", "failure_threshold", "deadline")
+SPEC_FIELDS: dict[str, tuple[str, ...]] = {"tcp": ("port",), "http": ("path", "port", "status", "body", "method"),
+                                           "log": ("pattern",)}
+# a tcp/http failure probe is a liveness probe: a few misses in a row, not one
+LIVENESS_FAILURES = 3
+
+
+def default_failure_patterns(kind: str) -> tuple[str, ...]:
+    return DEFAULT_FAILURE_PATTERNS["any"] + DEFAULT_FAILURE_PATTERNS.get(kind, ())
+
+
+def probe_from_spec(spec: dict[str, Any], *, when: str, host: str, port: int | None, log: str,
+                    deadline: float, path: str = "probe") -> Probe:
+    """A target-neutral probe spec bound to one process: where it runs (host), its own port (the
+    default of tcp/http probes) and its log file. `when` is "ready" (must pass before the graph is
+    ready) or "fail" (must never fire: a log line that must not appear, a port/URL that must keep
+    answering once the graph is ready)."""
+    if not isinstance(spec, dict):
+        raise ConfigError(f"expected a mapping, got {type(spec).__name__}", path,
+                          "write e.g. {type: log, pattern: 'model loaded'}")
+    kind = spec.get("type")
+    if kind not in SPEC_TYPES:
+        raise ConfigError(f"unknown probe type {kind!r}", f"{path}.type", f"use one of {', '.join(SPEC_TYPES)}")
+    allowed = ("type",) + SPEC_COMMON + SPEC_FIELDS[kind]
+    bad = []
+    for k in spec:
+        if k not in allowed:
+            close = difflib.get_close_matches(str(k), allowed, n=1)
+            bad.append(Problem(f"{path}.{k}", f"unknown field of a {kind} probe",
+                               f"did you mean {close[0]!r}?" if close else f"use {', '.join(allowed)}"))
+    if bad:
+        raise ConfigError(bad)
+    d: dict[str, Any] = {k: spec[k] for k in SPEC_COMMON if k in spec}
+    d.setdefault("deadline", deadline)
+    if kind == "log":
+        d.update(type="log", path=log, pattern=spec.get("pattern", ""), present=when == "ready")
+        if when == "fail":
+            d.setdefault("failure_threshold", 1)
+        return probe_from_dict(d, path)
+    p = spec.get("port", port)
+    if p is None:
+        raise ConfigError("this component has no port of its own to probe", f"{path}.port",
+                          "give the port, e.g. port: 9090")
+    if when == "fail":
+        d.setdefault("failure_threshold", LIVENESS_FAILURES)
+    if kind == "tcp":
+        d.update(type="tcp", host=host, port=p)
+        return probe_from_dict(d, path)
+    url_path = spec.get("path", "/")
+    if not isinstance(url_path, str) or not url_path.startswith("/"):
+        raise ConfigError(f"{url_path!r} is not a URL path", f"{path}.path", "start it with /, e.g. /health")
+    if isinstance(p, bool) or not isinstance(p, int) or not 0 < p < 65536:
+        raise ConfigError(f"must be 1-65535, got {p!r}", f"{path}.port", "give the port to connect to")
+    d.update(type="http", url=f"http://{host}:{p}{url_path}",
+             **{k: spec[k] for k in ("status", "body", "method") if k in spec})
+    return probe_from_dict(d, path)
+
+
+@dataclass
+class _Member:
+    owner: str                 # the process / srun step the probe looks at
+    when: str                  # "ready" | "fail"
+    probe: Probe
+    state: ProbeState
+    passive: bool              # a tcp/http failure probe: only checked once the graph is ready
+    due: float = 0.0
+    done: bool = False
+
+
+class ProbeSet:
+    """The per-process probes of one run, polled by the local supervisor and the Slurm job probe.
+
+    Entries are JSON-able mappings {owner, when, spec, host, port, log, deadline} (see
+    probe_from_spec). `poll(ready)` runs the probes that are due (each at its own interval) and
+    returns (owner, reason) for the first failure: a failure probe that fired, or a readiness
+    probe that failed or missed its deadline (counted from the set's creation)."""
+
+    def __init__(self, entries: list[dict[str, Any]], clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self.start = clock()
+        self.members: list[_Member] = []
+        for i, e in enumerate(entries):
+            p = probe_from_spec(e["spec"], when=e["when"], host=e.get("host", "127.0.0.1"), port=e.get("port"),
+                                log=e.get("log", ""), deadline=e.get("deadline", 60.0),
+                                path=e.get("where", f"probes[{i}]"))
+            self.members.append(_Member(e["owner"], e["when"], p, p.state(),
+                                        e["when"] == "fail" and not isinstance(p, LogProbe)))
+
+    @property
+    def pending(self) -> list[str]:
+        """Readiness probes not passed yet, as 'owner: probe'."""
+        return [f"{m.owner}: {m.probe.label}" for m in self.members if m.when == "ready" and not m.done]
+
+    @property
+    def passed(self) -> list[str]:
+        return [f"{m.owner}: {m.probe.label}" for m in self.members if m.when == "ready" and m.done]
+
+    def poll(self, ready: bool = False) -> tuple[str, str] | None:
+        now = self.clock()
+        for m in self.members:
+            if m.done or now < m.due or (m.passive and not ready):
+                continue
+            m.due = now + m.probe.interval
+            left = self.start + m.probe.deadline - now
+            if m.when == "ready" and left <= 0:
+                return m.owner, (f"did not pass its readiness probe {m.probe.label!r} within its "
+                                 f"{m.probe.deadline:g} s deadline ({m.state.last.detail})")
+            verdict = m.state.update(m.probe.attempt(min(m.probe.timeout, left) if m.when == "ready" else None))
+            if verdict == "failed":
+                if m.when == "fail":
+                    return m.owner, f"tripped its failure probe {m.probe.label!r}: {m.state.last.detail}"
+                return m.owner, f"failed its readiness probe {m.probe.label!r}: {m.state.last.detail}"
+            if verdict == "ready" and m.when == "ready":
+                m.done = True
+        return None

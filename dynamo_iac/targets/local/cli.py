@@ -15,6 +15,7 @@ from typing import Any, Optional
 import typer
 
 from ...errors import ConfigError
+from .launch import STOP_GRACE
 
 app = typer.Typer(help="Run a graph as real Dynamo processes on this machine (frontend + workers, "
                        "loopback only, file-based discovery).", no_args_is_help=True, add_completion=False,
@@ -95,17 +96,24 @@ def up_cmd(
     speedup_ratio: float = typer.Option(1.0, "--speedup-ratio", help="mocker: simulated engine speed-up"),
     mocker_arg: list[str] = typer.Option([], "--mocker-arg", help="extra dynamo.mocker argument, repeatable "
                                          "(e.g. --mocker-arg=--num-gpu-blocks-override=1024)"),
+    stop_grace: float = typer.Option(STOP_GRACE, "--stop-grace", help="seconds from SIGTERM to SIGKILL for each "
+                                     "group of processes (workers, frontends, broker) when stopping; a failure "
+                                     "returns within --timeout + this (+ as much again per group that ignores "
+                                     "SIGTERM)"),
+    probes: Optional[Path] = typer.Option(None, "--probes", help="YAML file of extra readiness/failure probes "
+                                          "per component (the same file `dynamo-iac slurm --probes` reads)"),
     attach: bool = typer.Option(False, "--attach", help="stay attached after ready; Ctrl-C stops the graph"),
     as_json: bool = typer.Option(False, "--json", help="print the run state as JSON"),
 ) -> None:
     """Start the graph and return once it is ready (the frontend lists the model and every worker is
     registered). On failure everything is stopped and the failing component is named with its log."""
     from ...graph import load_graph
+    from ..probe_file import load_probes
     from .runner import down, up
 
     g = load_graph(graph)
     run = up(g, run_dir=run_dir, engine=engine, port=port, timeout=timeout, speedup_ratio=speedup_ratio,
-             mocker_args=tuple(mocker_arg))
+             mocker_args=tuple(mocker_arg), stop_grace=stop_grace, probes=load_probes(probes))
     state = run.status()
     if as_json:
         _json(state)

@@ -31,15 +31,16 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigError, GraphError, Problem
-from ..probes import expected_instances
+from ..probe_file import DEFAULT as NO_EXTRA_PROBES, ProbeFile
+from ..probes import ProbeSet, expected_instances
 from .modeldir import write_model_dir
 
 LOOPBACK = "127.0.0.1"
 ENGINES = ("mocker", "real")
 DEFAULT_DEADLINE = {"mocker": 60.0, "real": 1800.0}   # real engines load weights, compile graphs
 STOP_GRACE = 10.0                                      # SIGTERM → SIGKILL, per process group
-# Lines after which a process is not coming back even if it lingers.
-FATAL_LOG_PATTERNS = (r"panicked at ", r"Fatal Python error")
+# A frontend that stops answering /live after the graph was ready fails the graph.
+LIVENESS = {"type": "http", "name": "liveness", "path": "/live", "interval": 1.0, "timeout": 2.0, "failure_threshold": 5}
 _PYTHON_RE = re.compile(r"^python(\d+(\.\d+)?)?$")
 _SHELL_OPS = {"&&", "||", ";", "|", "&"}
 _DROP_ENV = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "__PYVENV_LAUNCHER__")
@@ -73,7 +74,9 @@ class LaunchPlan:
     processes: list[ProcSpec]
     notes: list[str] = field(default_factory=list)
     stop_grace: float = STOP_GRACE
-    fatal_patterns: list[str] = field(default_factory=lambda: list(FATAL_LOG_PATTERNS))
+    # per-process readiness/failure probes (probes.ProbeSet entries): the default failure log
+    # patterns, each frontend's liveness, and what the user's --probes file declares
+    probes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -157,7 +160,8 @@ def _names(graph: Any) -> list[tuple[Any, str]]:
 
 def build_plan(graph: Any, *, run_dir: str | Path, dynamo_python: str, engine: str = "mocker",
                port: int | None = None, deadline: float | None = None, speedup_ratio: float = 1.0,
-               mocker_args: tuple[str, ...] | list[str] = (), model_dir: str | Path | None = None) -> LaunchPlan:
+               mocker_args: tuple[str, ...] | list[str] = (), model_dir: str | Path | None = None,
+               stop_grace: float = STOP_GRACE, probes: ProbeFile = NO_EXTRA_PROBES) -> LaunchPlan:
     """The processes of one local run. Writes nothing except the generated model directory."""
     problems: list[Problem] = []
     if engine not in ENGINES:
@@ -181,6 +185,9 @@ def build_plan(graph: Any, *, run_dir: str | Path, dynamo_python: str, engine: s
                                 "e.g. --speedup-ratio 10"))
     if port is not None and not 0 <= port < 65536:
         problems.append(Problem("--port", f"{port} is not a TCP port", "use 1-65535, or 0 for a free port"))
+    if not (isinstance(stop_grace, (int, float)) and 0 <= stop_grace < float("inf")):
+        problems.append(Problem("--stop-grace", f"must be >= 0 seconds, got {stop_grace}",
+                                "e.g. --stop-grace 2 (SIGKILL after 2 s)"))
     if problems:
         raise ConfigError(problems)
 
@@ -298,7 +305,17 @@ def build_plan(graph: Any, *, run_dir: str | Path, dynamo_python: str, engine: s
         notes.append("no GPUs found (no nvidia-smi, no CUDA_VISIBLE_DEVICES): workers get no GPU assignment")
 
     instances = expected_instances([(w.role, w.replicas) for w in graph.workers if w.replicas > 0])
+    ready_deadline = float(deadline or DEFAULT_DEADLINE[engine])
+    probes.check([fe_name, *graph.worker_names()])
+    entries: list[dict[str, Any]] = []
+    for p in procs:
+        entries += probes.entries(p.name, p.component, p.kind, host=LOOPBACK, port=p.port, log=p.log,
+                                  deadline=ready_deadline)
+        if p.kind == "frontend":
+            entries.append({"owner": p.name, "when": "fail", "spec": dict(LIVENESS), "host": LOOPBACK,
+                            "port": p.port, "log": p.log, "deadline": ready_deadline, "where": "frontend liveness"})
+    ProbeSet(entries)        # binds every probe now: a bad one is an error here, not in the supervisor
     return LaunchPlan(graph=graph.name, engine=engine, run_dir=str(run), model=model_name,
                       tokenizer=mocker_model or graph.model.id, namespace=namespace,
-                      urls=urls, instances=instances, deadline=float(deadline or DEFAULT_DEADLINE[engine]),
-                      processes=procs, notes=notes)
+                      urls=urls, instances=instances, deadline=ready_deadline,
+                      processes=procs, notes=notes, stop_grace=float(stop_grace), probes=entries)

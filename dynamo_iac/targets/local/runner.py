@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigError, DynamoIacError, Problem
+from ..probe_file import DEFAULT as NO_EXTRA_PROBES, ProbeFile
 from ..probes import GraphReadyProbe
-from .launch import LaunchPlan, build_plan
+from .launch import STOP_GRACE, LaunchPlan, build_plan
 from .runtime import find_python
 from .state import PLAN_FILE, STATE_FILE, TERMINAL, alive, kill_recorded, read_state, signal_group, wait_gone
 
@@ -86,24 +87,27 @@ def failure_problem(state: dict[str, Any]) -> Problem:
 
 def up(graph: Any, *, run_dir: str | Path | None = None, engine: str = "mocker", port: int | None = None,
        timeout: float | None = None, speedup_ratio: float = 1.0, mocker_args: tuple[str, ...] = (),
-       dynamo_python: str | None = None) -> Run:
+       dynamo_python: str | None = None, stop_grace: float = STOP_GRACE,
+       probes: ProbeFile = NO_EXTRA_PROBES) -> Run:
     """Start the graph as local processes and return once it is ready; raises LocalRunError (with the
-    failing component and its log tail) after stopping everything when it is not."""
+    failing component and its log tail) after stopping everything when it is not. A failure takes at
+    most the readiness deadline plus `stop_grace` (SIGTERM → SIGKILL) per process group tier."""
     run = Path(run_dir) if run_dir else default_run_dir(graph.name)
     old = read_state(run)
     if old and old.get("status") not in TERMINAL and _supervisor_alive(old):
         raise ConfigError(f"graph {old.get('graph')!r} is already running from {run} ({old.get('status')})",
                           "run_dir", f"stop it first: dynamo-iac local down {run}, or pick another --run-dir")
     if old and old.get("status") not in TERMINAL:
-        kill_recorded(old, 5.0)         # a lost run (its supervisor was killed): clear what it left
+        kill_recorded(old, 5.0)         # a lost run (its supervisor was killed): free what it held
     py = dynamo_python or find_python("dynamo")
+    # plan (ports, probes, GPUs) first: a bad input leaves the previous run's state and logs alone
+    plan = build_plan(graph, run_dir=run, dynamo_python=py, engine=engine, port=port, deadline=timeout,
+                      speedup_ratio=speedup_ratio, mocker_args=mocker_args, stop_grace=stop_grace, probes=probes)
     for sub in ("kv", "logs", "home"):
         shutil.rmtree(run / sub, ignore_errors=True)
     for f in (STATE_FILE, PLAN_FILE):
         (run / f).unlink(missing_ok=True)
     (run / "logs").mkdir(parents=True, exist_ok=True)
-    plan = build_plan(graph, run_dir=run, dynamo_python=py, engine=engine, port=port, deadline=timeout,
-                      speedup_ratio=speedup_ratio, mocker_args=mocker_args)
     (run / PLAN_FILE).write_text(plan.to_json())
     env = {k: v for k, v in os.environ.items()}
     # the supervisor must import this very package, wherever it was imported from

@@ -20,14 +20,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..probes import GraphReadyProbe, HttpProbe, LogProbe, ProbeState
+from ..probes import GraphReadyProbe, ProbeSet
 from .launch import LaunchPlan, ProcSpec
 from .state import PLAN_FILE, group_members, start_time, write_state
 
 TICK = 0.03                  # readiness/exit polling before ready
-WATCH_TICK = 0.2             # after ready
-LOG_TICK = 0.25              # fatal-line scans
-LIVENESS = dict(interval=1.0, timeout=2.0, failure_threshold=5)
+WATCH_TICK = 0.2             # after ready (each probe of the plan keeps its own interval)
 TAIL_LINES = 40
 
 
@@ -48,6 +46,8 @@ class Supervisor:
         self.run_dir = run_dir
         self.plan = LaunchPlan.from_json((Path(run_dir) / PLAN_FILE).read_text())
         self.procs: dict[str, subprocess.Popen] = {}
+        # readiness deadlines of declared probes count from here, as the graph's own does
+        self.probes = ProbeSet(self.plan.probes)
         self.stop_requested: str | None = None
         t = time.time()
         self.state: dict[str, Any] = {
@@ -102,13 +102,6 @@ class Supervisor:
                 return name, how
         return None
 
-    def _fatal_probes(self) -> list[tuple[str, LogProbe]]:
-        if not self.plan.fatal_patterns:
-            return []
-        rx = "|".join(f"(?:{p})" for p in self.plan.fatal_patterns)
-        return [(p.name, LogProbe(path=p.log, pattern=rx, present=False, failure_threshold=1, deadline=1e9))
-                for p in self.plan.processes]
-
     def fail(self, name: str, reason: str) -> None:
         spec = self.plan.process(name)
         what = {"worker": "worker", "frontend": "frontend", "broker": "event-plane broker"}[spec.kind]
@@ -150,13 +143,12 @@ class Supervisor:
         ready_probes = {url: GraphReadyProbe(base_url=url, model=self.plan.model, instances=self.plan.instances,
                                              namespace=self.plan.namespace, timeout=1.0, deadline=self.plan.deadline)
                         for url in self.plan.urls}
-        fatal = self._fatal_probes()
+        extra = self.probes
         pending = dict(ready_probes)
         start = time.monotonic()
         end = start + self.plan.deadline
-        next_log = start
-        last_detail = ""
-        while pending:
+        last_detail = graph_detail = ""
+        while pending or extra.pending:
             if self.stop_requested:
                 self.state["status"] = "stopping"
                 self.state["stop_reason"] = f"{self.stop_requested} before the graph was ready"
@@ -165,58 +157,45 @@ class Supervisor:
             if hit:
                 self.fail(*hit)
                 return
-            now = time.monotonic()
-            if now >= next_log:
-                next_log = now + LOG_TICK
-                for name, probe in fatal:
-                    a = probe.attempt()
-                    if not a.ok:
-                        self.fail(name, f"logged a fatal line: {a.detail}")
-                        return
-            if now >= end:
+            bad = extra.poll()
+            if bad:
+                self.fail(*bad)
+                return
+            if time.monotonic() >= end:
+                if not pending:         # the graph is up; a declared readiness probe is not
+                    owner, _, what = extra.pending[0].partition(": ")
+                    self.fail(owner, f"was not ready within the {self.plan.deadline:g} s deadline "
+                                     f"(readiness probe {what} has not passed)")
+                    return
                 self.fail(self.unready_component(last_detail),
                           f"was not ready within the {self.plan.deadline:g} s deadline ({last_detail})")
                 return
             for url, probe in list(pending.items()):
                 a = probe.attempt(min(probe.timeout, max(end - time.monotonic(), 0.01)))
-                last_detail = a.detail
+                graph_detail = last_detail = a.detail
                 if a.ok:
                     del pending[url]
+            if not pending and extra.pending:
+                last_detail = f"{graph_detail}; waiting for readiness probe {extra.pending[0]}"
             if last_detail != self.state["readiness"]:
                 self.state["readiness"] = last_detail
                 self.save()
-            if pending:
+            if pending or extra.pending:
                 time.sleep(TICK)
+        last_detail = graph_detail
+        if extra.passed:
+            last_detail += "; readiness probes passed: " + ", ".join(extra.passed)
         self.state.update(status="ready", ready_at=time.time(),
                           ready_seconds=round(time.monotonic() - start, 3), readiness=last_detail)
         self.save()
 
     def watch(self) -> None:
-        fatal = self._fatal_probes()
-        live = [(p.name, HttpProbe(url=f"http://127.0.0.1:{p.port}/live", deadline=1e9, **LIVENESS))
-                for p in self.plan.processes if p.kind == "frontend"]
-        states = {name: probe.state() for name, probe in live}
-        next_live = next_log = 0.0
+        """After readiness: failure probes (fatal log lines, frontend liveness, declared ones) and exits."""
         while not self.stop_requested:
-            hit = self.exited()
+            hit = self.exited() or self.probes.poll(ready=True)
             if hit:
                 self.fail(*hit)
                 return
-            now = time.monotonic()
-            if now >= next_log:
-                next_log = now + LOG_TICK
-                for name, probe in fatal:
-                    a = probe.attempt()
-                    if not a.ok:
-                        self.fail(name, f"logged a fatal line: {a.detail}")
-                        return
-            if now >= next_live:
-                next_live = now + LIVENESS["interval"]
-                for name, probe in live:
-                    st: ProbeState = states[name]
-                    if st.update(probe.attempt()) == "failed":
-                        self.fail(name, f"failed its liveness probe {st.failures} times: {st.last.detail}")
-                        return
             time.sleep(WATCH_TICK)
         self.state["status"] = "stopping"
         self.state["stop_reason"] = self.stop_requested

@@ -101,6 +101,8 @@ BENCH_OSL = typer.Option(16, "--bench-osl")
 AIPERF = typer.Option(None, "--aiperf", help="aiperf command on the nodes (default: aiperf)")
 KEEP = typer.Option(None, "--keep-serving/--exit-after-ready", help="default: serve unless --bench")
 CLUSTER = typer.Option(..., "--cluster", "-c", help="SlurmCluster YAML file")
+PROBES = typer.Option(None, "--probes", help="YAML file of extra readiness/failure probes per component "
+                                             "(the same file `dynamo-iac local up --probes` reads)")
 ALLOCATION = typer.Option(None, "--allocation", help="allocation map YAML/JSON {node: {GPU: Component[replica]}} "
                                                      "(default: the capacity planner's map)")
 
@@ -130,13 +132,15 @@ def render_cmd(graph: str = typer.Argument(..., help="graph file (YAML, DGD) or 
                bench: bool = BENCH, bench_concurrency: int = BENCH_C, bench_requests: int = BENCH_N,
                bench_isl: int = BENCH_ISL, bench_osl: int = BENCH_OSL, aiperf: Optional[str] = AIPERF,
                keep_serving: Optional[bool] = KEEP, allocation: Optional[Path] = ALLOCATION,
+               probes: Optional[Path] = PROBES,
                as_json: bool = typer.Option(False, "--json", help="print the allocation map as JSON")) -> None:
     """Render GRAPH for the cluster: print the allocation map (node → GPU → component), write the sbatch script."""
+    from ..probe_file import load_probes
     from .script import render
 
     g, c = _load(graph, cluster)
     job = render(g, c, _options(engine, model_path, speedup, bench, bench_concurrency, bench_requests, bench_isl,
-                                bench_osl, aiperf, keep_serving), _allocation(allocation))
+                                bench_osl, aiperf, keep_serving), _allocation(allocation), load_probes(probes))
     if str(out) == "-":
         sys.stdout.write(job.script)
         return
@@ -194,6 +198,7 @@ def submit_cmd(graph: str = typer.Argument(..., help="graph file / module:attr, 
                bench: bool = BENCH, bench_concurrency: int = BENCH_C, bench_requests: int = BENCH_N,
                bench_isl: int = BENCH_ISL, bench_osl: int = BENCH_OSL, aiperf: Optional[str] = AIPERF,
                keep_serving: Optional[bool] = KEEP, allocation: Optional[Path] = ALLOCATION,
+               probes: Optional[Path] = PROBES,
                timeout: float = typer.Option(900, "--timeout", help="stop following after this many seconds"),
                wait: bool = typer.Option(False, "--wait", help="follow until the job ends (default: until ready)"),
                follow: bool = typer.Option(True, "--follow/--no-follow")) -> None:
@@ -209,9 +214,11 @@ def submit_cmd(graph: str = typer.Argument(..., help="graph file / module:attr, 
     else:
         if cluster is None:
             raise ConfigError("--cluster is required to submit a graph", "--cluster", "pass the SlurmCluster YAML")
+        from ..probe_file import load_probes
+
         g, c = _load(graph, cluster)
         job = render(g, c, _options(engine, model_path, speedup, bench, bench_concurrency, bench_requests, bench_isl,
-                                    bench_osl, aiperf, keep_serving), _allocation(allocation))
+                                    bench_osl, aiperf, keep_serving), _allocation(allocation), load_probes(probes))
         _print_map(job)
         out = Path(c.output_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -282,7 +289,8 @@ def sweep_cmd(graph: str = typer.Argument(...), cluster: Path = CLUSTER,
               timeout: float = typer.Option(3600, "--timeout"),
               engine: str = ENGINE, model_path: Optional[str] = MODEL_PATH, speedup: float = SPEEDUP,
               bench: bool = BENCH, bench_concurrency: int = BENCH_C, bench_requests: int = BENCH_N,
-              bench_isl: int = BENCH_ISL, bench_osl: int = BENCH_OSL, aiperf: Optional[str] = AIPERF) -> None:
+              bench_isl: int = BENCH_ISL, bench_osl: int = BENCH_OSL, aiperf: Optional[str] = AIPERF,
+              probes: Optional[Path] = PROBES) -> None:
     """One sbatch script per sweep point (cartesian --set or --csv rows), optional submit, summary CSV."""
     from . import jobs
     from . import sweep as sw
@@ -293,7 +301,9 @@ def sweep_cmd(graph: str = typer.Argument(...), cluster: Path = CLUSTER,
     g, c = _load(graph, cluster)
     opts = _options(engine, model_path, speedup, bench, bench_concurrency, bench_requests, bench_isl, bench_osl,
                     aiperf, False)   # a sweep point ends after readiness (and its benchmark)
-    pts = sw.build(g, c, points, opts, out)
+    from ..probe_file import load_probes
+
+    pts = sw.build(g, c, points, opts, out, load_probes(probes))
     con = _console()
     for p in pts:
         con.print(f"{p.name}: {'[red]' + p.error + '[/red]' if p.error else p.script}")

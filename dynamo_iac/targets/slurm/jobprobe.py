@@ -9,15 +9,26 @@ srun step has exited:
     jobprobe.py … graph URL MODEL COMPONENT=N… [--steps COMPONENT=STEP[,STEP]…]
                   (on failure a line "blame: STEP" names a step of the first short component)
     jobprobe.py … files DIR PREFIX COUNT        (COUNT files named PREFIX* appear in DIR)
+    jobprobe.py --probes FILE --run-dir DIR --host NODE=HOST… watch
+                  (after readiness: every step's failure probes, until one fires)
+
+--probes names the job's per-step probes (probes.ProbeSet entries: the default failure log
+patterns and what the user's probe file declares; log paths relative to --run-dir, hosts as
+allocation-map node names that --host maps). With `graph`, its failure probes run while waiting
+and its readiness probes must pass too.
 
 Exit 0 ready, 1 not ready by the deadline (the detail names what is missing), 2 a watched step
-exited (the script then names it), 64 bad usage. The last stdout line is the detail.
+exited (the script then names it), 3 a step's probe failed ("blame: STEP" names it), 64 bad
+usage. The last stdout line is the detail.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import sys
+import time
 from dataclasses import dataclass
 
 # The batch host's interpreter is the cluster's (probe_python), not ours: this file and the
@@ -26,7 +37,7 @@ if sys.version_info < (3, 8):
     sys.exit(f"jobprobe: {sys.executable} is Python {sys.version.split()[0]}; the probes need Python >= 3.8 "
              "(fix: set probe_python in the cluster file to a Python 3.8+ interpreter on the batch host)")
 
-from dynamo_iac.targets.probes import Attempt, GraphReadyProbe, Probe, TcpProbe  # noqa: E402
+from dynamo_iac.targets.probes import Attempt, GraphReadyProbe, Probe, ProbeSet, TcpProbe  # noqa: E402
 
 
 def _exited(pid: int) -> bool:
@@ -67,11 +78,41 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
     return out
 
 
+def _probe_set(path: str, run_dir: str, hosts: dict[str, str]) -> ProbeSet:
+    if not path:
+        return ProbeSet([])
+    with open(path) as f:
+        entries = json.load(f)
+    for e in entries:
+        e["host"] = hosts.get(e.get("host", ""), e.get("host", ""))
+        if e.get("log"):
+            e["log"] = os.path.join(run_dir, e["log"])
+    return ProbeSet(entries)
+
+
+def _blame(owner: str, reason: str) -> int:
+    print(f"blame: {owner}")
+    print(reason, flush=True)
+    return 3
+
+
+def _watch(extra: ProbeSet, interval: float) -> int:
+    """After readiness: poll every failure probe until one fires (the script stops this at exit)."""
+    while True:
+        bad = extra.poll(ready=True)
+        if bad:
+            return _blame(*bad)
+        time.sleep(min(interval, 0.25))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="jobprobe.py")
     ap.add_argument("--deadline", type=float, required=True)
     ap.add_argument("--interval", type=float, default=1.0)
     ap.add_argument("--watch", default="", help="comma-separated srun pids; stop when one exits")
+    ap.add_argument("--probes", default="", help="JSON file of per-step probes (probes.ProbeSet entries)")
+    ap.add_argument("--run-dir", default=".", help="what the probes' relative log paths are relative to")
+    ap.add_argument("--host", dest="hosts", action="append", default=[], help="NODE=HOST for the probes' hosts")
     sub = ap.add_subparsers(dest="kind", required=True)
     t = sub.add_parser("tcp")
     t.add_argument("host")
@@ -85,10 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("directory")
     f.add_argument("prefix")
     f.add_argument("count", type=int)
+    sub.add_parser("watch")
     try:
         a = ap.parse_args(argv)
     except SystemExit as e:
         return 64 if e.code else 0
+    extra = _probe_set(a.probes, a.run_dir, _pairs(a.hosts, "--host"))
+    if a.kind == "watch":
+        return _watch(extra, a.interval)
     common = dict(deadline=a.deadline, interval=a.interval, timeout=min(2.0, a.deadline))
     probe: Probe
     steps: dict[str, str] = {}
@@ -103,12 +148,31 @@ def main(argv: list[str] | None = None) -> int:
         probe = FilesProbe(directory=a.directory, prefix=a.prefix, count=a.count, **common)
     pids = [int(p) for p in a.watch.replace(" ", ",").split(",") if p]
 
+    tripped: list[tuple[str, str]] = []
+
     def abort() -> str | None:
         dead = [p for p in pids if _exited(p)]
-        return f"srun pid {dead[0]} exited" if dead else None
+        if dead:
+            return f"srun pid {dead[0]} exited"
+        bad = extra.poll()
+        if bad:
+            tripped.append(bad)
+            return f"{bad[0]} {bad[1]}"
+        return None
 
     res = probe.wait(abort=abort)
+    # the graph answers: the steps' declared readiness probes must pass too (each has its deadline)
+    while res.ok and extra.pending and not tripped:
+        reason = abort()
+        if reason and not tripped:
+            res = dataclasses.replace(res, ok=False, outcome="aborted", detail=reason)
+            break
+        time.sleep(min(a.interval, 0.25))
+    if tripped:
+        return _blame(*tripped[0])
     detail = res.detail
+    if res.ok and extra.passed:
+        detail += "; readiness probes passed: " + ", ".join(extra.passed)
     if not res.ok and steps:
         # name the steps behind each component that is short of registered workers
         short = [c for c in sorted(steps) if f"{c}/generate:" in detail]

@@ -63,6 +63,7 @@ FUNCTIONS_SH = r'''DYN_STEPS=()
 declare -A DYN_PID=() DYN_TIER=()
 DYN_RC=0
 DYN_PROBE_PID=""
+DYN_WATCH_PID=""
 
 dyn_event() {  # KIND STEP DETAIL → events.tsv (read by `dynamo-iac slurm submit/status`)
   printf '%s\t%s\t%s\t%s\n' "$EPOCHREALTIME" "$1" "${2:--}" "${3:-}" >>"$DYN_RUN_DIR/events.tsv"
@@ -92,8 +93,14 @@ dyn_fail() {  # STEP REASON
   exit 1
 }
 
-dyn_check_steps() {  # fail on the first step whose srun has exited
-  local s rc
+dyn_check_steps() {  # fail on the first step whose srun has exited or whose failure probe fired
+  local s rc blame
+  if [ -n "$DYN_WATCH_PID" ] && ! kill -0 "$DYN_WATCH_PID" 2>/dev/null; then
+    wait "$DYN_WATCH_PID"; DYN_WATCH_PID=""
+    cat "$DYN_RUN_DIR/watch.out" >>"$DYN_RUN_DIR/probes.log"
+    blame=$(sed -n 's/^blame: //p' "$DYN_RUN_DIR/watch.out" | head -n 1)
+    dyn_fail "${blame:-probes}" "$(tail -n 1 "$DYN_RUN_DIR/watch.out")"
+  fi
   for s in "${DYN_STEPS[@]}"; do
     [ "${1:-}" = "$s" ] && continue
     kill -0 "${DYN_PID[$s]}" 2>/dev/null && continue
@@ -114,6 +121,12 @@ dyn_probe_start() {  # STEP WHAT DEADLINE PROBE-ARGS…: jobprobe in the backgro
   DYN_PROBE_PID=$!
 }
 
+dyn_watch_start() {  # after readiness: every step's failure probes, in the background (exit 3 = fired)
+  "$DYN_PROBE_PY" "$DYN_BIN/jobprobe.py" --deadline "$DYN_DEADLINE_READY" --interval "$DYN_PROBE_INTERVAL" \
+    "${DYN_PROBE_ARGS[@]}" watch >"$DYN_RUN_DIR/watch.out" 2>&1 &
+  DYN_WATCH_PID=$!
+}
+
 dyn_probe_wait() {  # the verdict of dyn_probe_start's probe
   local step=$DYN_PROBE_STEP what=$DYN_PROBE_WHAT rc
   # a plain `wait` lets the TERM trap (scancel) run at once
@@ -123,6 +136,9 @@ dyn_probe_wait() {  # the verdict of dyn_probe_start's probe
   case $rc in
     0) dyn_event ready "$step" "$what" ;;
     2) dyn_check_steps; dyn_fail "$step" "a watched step exited while waiting for $what" ;;
+    3) local blame   # a step's probe failed: "blame: STEP", then the reason
+       blame=$(sed -n 's/^blame: //p' "$DYN_RUN_DIR/probe.out" | head -n 1)
+       dyn_fail "$blame" "$(tail -n 1 "$DYN_RUN_DIR/probe.out")" ;;
     *) local blame
        blame=$(sed -n 's/^blame: //p' "$DYN_RUN_DIR/probe.out" | head -n 1)
        dyn_fail "${blame:-$step}" "$what: $(tail -n 1 "$DYN_RUN_DIR/probe.out")" ;;
@@ -184,6 +200,7 @@ dyn_stop() {  # EXIT trap: stop every step, benchmark → workers → frontend �
   trap - EXIT INT TERM
   [ "$DYN_RC" -ne 0 ] && rc=$DYN_RC
   [ -n "${DYN_PROBE_PID:-}" ] && kill "$DYN_PROBE_PID" 2>/dev/null
+  [ -n "${DYN_WATCH_PID:-}" ] && kill "$DYN_WATCH_PID" 2>/dev/null
   dyn_event stopping - "exit $rc"
   local steps tier s ids pids t0
   steps=$(squeue -h -s -j "$SLURM_JOB_ID" -o '%i %j' 2>/dev/null)

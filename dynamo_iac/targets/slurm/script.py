@@ -10,6 +10,7 @@ benchmark — and finally serving until cancelled. Byte-identical output for equ
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shlex
@@ -19,6 +20,8 @@ from pathlib import Path
 
 from ...errors import ConfigError
 from ...graph.model import DynamoGraph
+from ..probe_file import DEFAULT as NO_EXTRA_PROBES, ProbeFile
+from ..probes import ProbeSet
 from . import jobprobe as _jobprobe
 from .cluster import SlurmCluster
 from .options import RunOptions
@@ -181,8 +184,23 @@ def _srun_lines(step: Step, cluster: SlurmCluster, index: int) -> list[str]:
     return lines
 
 
+def step_probes(steps: list[Step], cluster: SlurmCluster, probes: ProbeFile) -> list[dict]:
+    """Every step's probes (probes.ProbeSet entries) for jobprobe.py: log paths relative to the
+    run dir, hosts as allocation-map node names (the script maps them to hosts)."""
+    entries: list[dict] = []
+    for st in steps:
+        if st.tier == TIER_BENCH:
+            continue
+        kind = {TIER_WORKER: "worker", TIER_INFRA: "infra"}.get(st.tier, "frontend")
+        entries += probes.entries(st.name, st.component or st.name, kind, host=st.nodes[0], port=st.port,
+                                  log=f"logs/{st.name}.log", deadline=cluster.deadlines.ready)
+    ProbeSet(entries)        # binds every probe now: a bad one is an error at render, not in the job
+    return entries
+
+
 def render(graph: DynamoGraph, cluster: SlurmCluster, options: RunOptions | None = None,
-           allocation: AllocationMap | None = None) -> SlurmJob:
+           allocation: AllocationMap | None = None, probes: ProbeFile = NO_EXTRA_PROBES) -> SlurmJob:
+    """`probes`: extra readiness/failure probes per component (targets/probe_file.py)."""
     options = options or RunOptions()
     if graph.frontend is None:
         raise ConfigError("the graph has no frontend", "frontend", "add Frontend() — the Slurm job serves through it")
@@ -203,13 +221,14 @@ def render(graph: DynamoGraph, cluster: SlurmCluster, options: RunOptions | None
     bench = benchmark_step(graph, cluster, head, options)
     if bench is not None:
         steps.append(bench)
+    probes.check([graph.frontend.name, *graph.worker_names()])
     job = options.job_name or graph.name
-    script = _script(graph, cluster, options, placement, steps, job)
+    script = _script(graph, cluster, options, placement, steps, job, step_probes(steps, cluster, probes))
     return SlurmJob(graph, cluster, options, placement, steps, script, warnings)
 
 
 def _script(graph: DynamoGraph, cluster: SlurmCluster, options: RunOptions, placement: Placement,
-            steps: list[Step], job: str) -> str:
+            steps: list[Step], job: str, probes: list[dict]) -> str:
     used = placement.used_nodes
     d = cluster.deadlines
     engine = "mocker" if options.engine == "mocker" else graph.backend
@@ -286,6 +305,7 @@ def _script(graph: DynamoGraph, cluster: SlurmCluster, options: RunOptions, plac
     L += _heredoc("\"$DYN_BIN/step.sh\"", STEP_SH)
     L += _heredoc("\"$DYN_BIN/broker.py\"", BROKER_PY)
     L += _heredoc("\"$DYN_BIN/jobprobe.py\"", Path(_jobprobe.__file__).read_text())
+    L += _heredoc("\"$DYN_BIN/probes.json\"", json.dumps(probes, indent=1, sort_keys=True))
     L.append("mkdir -p \"$DYN_BIN/dynamo_iac/targets\"")
     for dest, src in LIBRARY:
         L += _heredoc(f"\"$DYN_BIN/{dest}\"", _library_text(src))
@@ -341,8 +361,12 @@ def _script(graph: DynamoGraph, cluster: SlurmCluster, options: RunOptions, plac
     blame = " ".join([f"frontend={graph.frontend.name}-0", *(f"{c}={','.join(s)}" for c, s in components.items())])
     # the graph probe starts with the steps (its interpreter start-up overlaps theirs); the cheap
     # bash checks below run meanwhile, and any step exiting stops both
-    L += ["# --- graph readiness: the frontend lists the model AND every worker is registered",
-          f"dyn_probe_start graph {shlex.quote('graph ready')} \"$DYN_DEADLINE_READY\" graph \"{url}\" "
+    hosts = " ".join(f"--host \"{n}=${{DYN_NODE[{n}]}}\"" for n in used)
+    L += ["# the steps' failure probes (fatal log lines, declared ones) and declared readiness probes",
+          f"DYN_PROBE_ARGS=(--probes \"$DYN_BIN/probes.json\" --run-dir \"$DYN_RUN_DIR\" {hosts})",
+          "# --- graph readiness: the frontend lists the model AND every worker is registered",
+          f"dyn_probe_start graph {shlex.quote('graph ready')} \"$DYN_DEADLINE_READY\" \"${{DYN_PROBE_ARGS[@]}}\" "
+          f"graph \"{url}\" "
           f"{shlex.quote(graph.model.name)} {inst} --steps {blame}", ""]
     if deferred:
         L += ["# the broker and the frontend answer on their ports (probed while the workers start)", *deferred, ""]
@@ -351,6 +375,7 @@ def _script(graph: DynamoGraph, cluster: SlurmCluster, options: RunOptions, plac
         L += [_placement_wait(p) for p in launched_gpu]
         L.append("")
     L += ["dyn_probe_wait",
+          "dyn_watch_start   # failure probes keep running until the job ends",
           f"echo \"{url}\" >\"$DYN_RUN_DIR/endpoint\"",
           f"dyn_event endpoint - \"{url}\"",
           ""]

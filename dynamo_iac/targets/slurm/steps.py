@@ -41,6 +41,7 @@ class Step:
     ready_deadline: str = ""          # shell variable name holding the deadline
     env_prefix: dict[str, str] = field(default_factory=dict)   # VAR=value before srun (batch-side)
     container: str = "graph"          # graph | bench | none
+    port: int | None = None           # the step's own port (what its tcp/http probes default to)
 
 
 def dynamo_python(cluster: SlurmCluster) -> str:
@@ -114,7 +115,7 @@ def frontend_step(graph: DynamoGraph, cluster: SlurmCluster, head: str) -> Step:
     return Step(name, f"{fe.name} (HTTP :{fe.port}) on {head}", TIER_FRONTEND, (head,), 0,
                 command=_env_cmd(env, _join(cmd + args)), cpus=cpus, mem=mem, component=fe.name, role="frontend",
                 ready=("tcp", "$DYN_HEAD_ADDR", str(fe.port)), ready_what=f"frontend HTTP port {fe.port}",
-                ready_deadline="DYN_DEADLINE_FRONTEND")
+                ready_deadline="DYN_DEADLINE_FRONTEND", port=fe.port)
 
 
 def _mocker_argv(graph: DynamoGraph, w: Worker, options: RunOptions, py: str) -> list[str]:

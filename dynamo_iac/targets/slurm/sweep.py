@@ -21,6 +21,7 @@ import yaml
 
 from ...errors import ConfigError, DynamoIacError
 from ...graph.model import DynamoGraph
+from ..probe_file import DEFAULT as NO_EXTRA_PROBES, ProbeFile
 from .cluster import SlurmCluster
 from .options import RunOptions
 from .script import SlurmJob, render
@@ -139,7 +140,7 @@ def point_name(index: int, values: dict[str, Any]) -> str:
 
 
 def build(graph: DynamoGraph, cluster: SlurmCluster, points: list[dict[str, Any]], options: RunOptions,
-          out_dir: Path) -> list[Point]:
+          out_dir: Path, probes: ProbeFile = NO_EXTRA_PROBES) -> list[Point]:
     out_dir.mkdir(parents=True, exist_ok=True)
     result = []
     for i, values in enumerate(points):
@@ -148,7 +149,7 @@ def build(graph: DynamoGraph, cluster: SlurmCluster, points: list[dict[str, Any]
         try:
             g, c = apply_point(graph, cluster, values)
             job_name = f"{g.name}-{name}"[:64]
-            pt.job = render(g, c, options.model_copy(update={"job_name": job_name}))
+            pt.job = render(g, c, options.model_copy(update={"job_name": job_name}), probes=probes)
             pt.script = pt.job.write(out_dir / f"{name}.sbatch")
         except DynamoIacError as e:
             pt.error = str(e).replace("\n", "; ")
