@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -291,6 +292,7 @@ model: {id: Qwen/Qwen3-0.6B, served_name: tiny}
 workers:
   - {role: agg, replicas: 2}
 """)
+    before = set(Path(tempfile.gettempdir()).glob("aiperf_mmap_*"))
     r = cli("bench", str(g), "--up", "--run-dir", str(tmp_path / "run"), "--requests", "8", "--json", timeout=300)
     assert r.returncode == 0, r.stderr + r.stdout
     res = json.loads(r.stdout)
@@ -298,6 +300,9 @@ workers:
     assert 0 < res["ttft_ms_avg"] < 5000 and 0 < res["itl_ms_avg"] < 1000
     assert res["request_throughput"] > 0 and res["output_token_throughput"] > 0
     assert Path(res["artifact_dir"], "profile_export_aiperf.json").is_file()
+    # aiperf's dataset memory maps went to the bench directory (and were removed), not to /tmp
+    assert set(Path(tempfile.gettempdir()).glob("aiperf_mmap_*")) == before
+    assert not Path(res["artifact_dir"], "mmap").exists()
     assert aiperf
     state = read_state(tmp_path / "run")
     assert state["status"] == "stopped"

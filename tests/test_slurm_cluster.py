@@ -324,3 +324,28 @@ def test_worker_that_logs_a_declared_fatal_line_fails_the_job_while_starting(run
     assert st.failure.splitlines()[0] == ("dynamo-iac: step DecodeWorker-0 failed: tripped its failure probe 'nccl': "
                                           "DecodeWorker-0.log: NCCL error: unhandled system error")
     assert wait_gone(st.run_dir, job_id) == []
+
+
+def test_benchmark_step_keeps_aiperf_files_in_the_run_dir(run_env):
+    """The aiperf step after readiness: results in <run dir>/aiperf, and its dataset memory maps
+    there too instead of /tmp/aiperf_mmap_* on the node."""
+    from dynamo_iac.targets.local.runtime import find_python
+
+    try:
+        aiperf = find_python("aiperf")
+    except ConfigError as e:
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(str(e))
+    tmp_path, cfile, model = run_env
+    gfile, _ = write_graph(tmp_path)
+    before = set(Path("/tmp").glob("aiperf_mmap_*"))
+    res = CliRunner().invoke(app, ["submit", str(gfile), "-c", str(cfile), "--engine", "mocker", "--model-path",
+                                   str(model), "--bench", "--bench-requests", "4", "--aiperf", f"{aiperf} -m aiperf",
+                                   "--wait", "--timeout", "240"])
+    assert res.exit_code == 0, res.output
+    job_id = int(re.search(r"submitted job (\d+)", res.output).group(1))
+    st = jobs.status(job_id)
+    assert st.state == "COMPLETED"
+    export = json.loads((st.run_dir / "aiperf" / "profile_export_aiperf.json").read_text())
+    assert export["request_count"]["avg"] == 4
+    assert list((st.run_dir / "aiperf" / "mmap").glob("aiperf_mmap_*"))
+    assert set(Path("/tmp").glob("aiperf_mmap_*")) == before

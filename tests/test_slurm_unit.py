@@ -238,6 +238,8 @@ def test_etcd_nats_and_benchmark_steps():
     s = job.script
     assert "export DYN_DISCOVERY_BACKEND=etcd ETCD_ENDPOINTS=" in s and "DYN_EVENT_PLANE=nats" in s
     assert "aiperf profile --model tiny" in s and "--concurrency 4" in s and "exit 0\n" in s
+    # aiperf's dataset memory maps go to the run dir, not the node's /tmp
+    assert 'export AIPERF_DATASET_MMAP_BASE_PATH=\"$DYN_RUN_DIR/aiperf/mmap\" ' in s
     assert "dyn_serve" not in s.split("\n# --- graph readiness")[1]
 
 

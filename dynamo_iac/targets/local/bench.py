@@ -3,9 +3,10 @@
 aiperf runs from its own venv (aiperf 0.13 pins pydantic 2.14.3; ai-dynamo 1.6 needs <=2.13.5).
 Two aiperf quirks are handled here: with HF_HUB_OFFLINE=1 it cannot load a tokenizer from a
 local directory (its offline branch treats the path as a hub repo id), so the variable is
-removed for it; and it leaves an `aiperf_mmap_*` directory in TMPDIR, so it gets a private
-TMPDIR that is removed afterwards (a short one: aiperf puts ZMQ IPC sockets there, and a socket
-path may not exceed 107 bytes). Token counts come from the server (`--use-server-token-count`): the
+removed for it; and it writes its dataset as `aiperf_mmap_<id>/` under TMPDIR (and a reuse cache
+under ~/.cache/aiperf), so `aiperf_env` points both into the run's own bench directory (the Slurm
+aiperf step uses it too) and a private TMPDIR, removed afterwards, takes the rest (a short one:
+aiperf puts ZMQ IPC sockets there, and a socket path may not exceed 107 bytes). Token counts come from the server (`--use-server-token-count`): the
 mocker's random token ids do not round-trip through re-tokenization.
 """
 from __future__ import annotations
@@ -71,6 +72,13 @@ def parse_export(path: Path, wall: float) -> BenchResult:
     )
 
 
+def aiperf_env(bench_dir: str) -> dict[str, str]:
+    """aiperf's dataset memory maps and their cache inside `bench_dir` instead of /tmp and ~/.cache
+    (aiperf 0.13 settings AIPERF_DATASET_MMAP_BASE_PATH / _MMAP_CACHE_DIR)."""
+    return {"AIPERF_DATASET_MMAP_BASE_PATH": f"{bench_dir}/mmap",
+            "AIPERF_DATASET_MMAP_CACHE_DIR": f"{bench_dir}/mmap-cache"}
+
+
 def aiperf_command(aiperf_python: str, *, url: str, model: str, tokenizer: str, artifact_dir: Path,
                    requests: int, concurrency: int, isl: int, osl: int, endpoint: str, streaming: bool,
                    seed: int = 0) -> list[str]:
@@ -105,7 +113,7 @@ def bench(run_dir: str | Path, *, requests: int = 20, concurrency: int = 2, isl:
     tmp = tempfile.mkdtemp(prefix="aiperf-")
     env = {k: v for k, v in os.environ.items()
            if k not in ("HF_HUB_OFFLINE", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    env.update(TMPDIR=tmp, MPLCONFIGDIR=tmp)
+    env.update(TMPDIR=tmp, MPLCONFIGDIR=tmp, **aiperf_env(str(out)))
     cmd = aiperf_command(py, url=state["urls"][0], model=state["model"], tokenizer=state["tokenizer"],
                          artifact_dir=out, requests=requests, concurrency=concurrency, isl=isl, osl=osl,
                          endpoint=endpoint, streaming=streaming)
@@ -129,6 +137,7 @@ def bench(run_dir: str | Path, *, requests: int = 20, concurrency: int = 2, isl:
                              f"read {out / 'aiperf.out'}; lower --requests") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(out / "mmap", ignore_errors=True)    # this run's dataset copy; the cache stays
     wall = time.monotonic() - t0
     export = out / "profile_export_aiperf.json"
     if p.returncode != 0 or not export.is_file():

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from ...errors import ConfigError, PlanError, Problem
 from ...graph.commands import frontend_command, worker_command
 from ...graph.model import DynamoGraph, Worker
+from ..local.bench import aiperf_env
 from ..probes import component_for_role
 from .cluster import SlurmCluster, mem_mb
 from .options import RunOptions
@@ -199,10 +200,12 @@ def benchmark_step(graph: DynamoGraph, cluster: SlurmCluster, head: str, options
     argv += b.extra_args
     cmd = (_join(argv) + f" --url \"http://$DYN_HEAD_ADDR:{graph.frontend.port}\""
            " --artifact-dir \"$DYN_RUN_DIR/aiperf\"")
-    # aiperf 0.13 cannot load a local tokenizer with HF_HUB_OFFLINE=1 (shared/notes/dynamo-local.md §4)
+    # aiperf 0.13 cannot load a local tokenizer with HF_HUB_OFFLINE=1 (shared/notes/dynamo-local.md §4);
+    # its dataset memory maps go to the run dir, not the node's /tmp
+    env = " ".join(f"{k}=\"{v}\"" for k, v in sorted(aiperf_env("$DYN_RUN_DIR/aiperf").items()))
     cpus, mem = _cpu_mem(cluster)
     return Step("benchmark", f"aiperf on {head}", TIER_BENCH, (head,), 0,
-                command=f"unset HF_HUB_OFFLINE; exec {cmd}", cpus=cpus, mem=mem, role="benchmark",
+                command=f"unset HF_HUB_OFFLINE; export {env}; exec {cmd}", cpus=cpus, mem=mem, role="benchmark",
                 container="bench" if b.image else "graph")
 
 
