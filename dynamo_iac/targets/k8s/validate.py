@@ -54,28 +54,39 @@ def _crd_files(crd_path: str, kind: str | None) -> list[Path]:
     return sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml"))
 
 
+def _extract(data: bytes, source: str = "") -> list[list]:
+    """[apiVersion, kind, openAPIV3Schema] of every CRD version in one YAML file."""
+    try:
+        docs = list(yaml.load_all(data, Loader=_Loader))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{source}: not valid YAML ({e})", "--crd-dir", "point at CRD YAML files") from None
+    out: list[list] = []
+    for doc in docs:
+        if not isinstance(doc, dict):
+            continue
+        items = doc.get("items") if doc.get("kind") == "List" else [doc]
+        for crd in items or []:
+            if not isinstance(crd, dict) or crd.get("kind") != "CustomResourceDefinition":
+                continue
+            spec = crd.get("spec") or {}
+            group, kind = spec.get("group"), (spec.get("names") or {}).get("kind")
+            for v in spec.get("versions") or []:
+                schema = (v.get("schema") or {}).get("openAPIV3Schema")
+                if schema and group and kind:
+                    out.append([f"{group}/{v['name']}", kind, schema])
+    return out
+
+
 @lru_cache(maxsize=32)
 def _crd_index(crd_path: str, kind: str | None = None) -> dict[tuple[str, str], dict]:
-    """(apiVersion, kind) → openAPIV3Schema for the CRDs in a dir (or a single exported CRD file)."""
+    """(apiVersion, kind) → openAPIV3Schema for the CRDs in a dir (or a single exported CRD file);
+    each file's extract is cached by content (schema_cache)."""
+    from .schema_cache import cached
+
     index: dict[tuple[str, str], dict] = {}
     for f in _crd_files(crd_path, kind):
-        try:
-            docs = list(yaml.load_all(f.read_text(), Loader=_Loader))
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{f}: not valid YAML ({e})", "--crd-dir", "point at CRD YAML files") from None
-        for doc in docs:
-            if not isinstance(doc, dict):
-                continue
-            items = doc.get("items") if doc.get("kind") == "List" else [doc]
-            for crd in items or []:
-                if not isinstance(crd, dict) or crd.get("kind") != "CustomResourceDefinition":
-                    continue
-                spec = crd.get("spec") or {}
-                group, kind = spec.get("group"), (spec.get("names") or {}).get("kind")
-                for v in spec.get("versions") or []:
-                    schema = (v.get("schema") or {}).get("openAPIV3Schema")
-                    if schema and group and kind:
-                        index[(f"{group}/{v['name']}", kind)] = schema
+        for api, k, schema in cached(f.read_bytes(), lambda data, f=f: _extract(data, str(f))):
+            index[(api, k)] = schema
     return index
 
 
