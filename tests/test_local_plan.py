@@ -240,3 +240,46 @@ def test_tokenizer_loads_and_decodes_mocker_ids_with_hf_tokenizers(tmp_path):
     )
     out = json.loads(subprocess.run([py, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert out == {"vocab": 4096, "empty": 0, "roundtrip": True, "eos": 4095}
+
+
+def test_modeldir_command_writes_what_the_slurm_mocker_needs(tmp_path):
+    import sys
+
+    from dynamo_iac.targets.slurm import RunOptions, SlurmCluster, render
+
+    r = subprocess.run([sys.executable, "-m", "dynamo_iac.cli", "local", "modeldir", str(tmp_path / "m")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert {f: (tmp_path / "m" / f).read_text() for f in model_files()} == model_files()
+    c = SlurmCluster(nodes=1, gpus_per_node=2)
+    job = render(agg(replicas=1), c, RunOptions(engine="mocker", model_path=str(tmp_path / "m")))
+    assert f"--model-path {tmp_path / 'm'}" in job.script
+    with pytest.raises(ConfigError) as e:
+        render(agg(replicas=1), c, RunOptions(engine="mocker"))
+    assert "`dynamo-iac local modeldir DIR`" in e.value.problems[0].fix
+    bad = subprocess.run([sys.executable, "-m", "dynamo_iac.cli", "local", "modeldir", str(tmp_path / "x"),
+                          "--vocab-size", "100"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "vocab_size=100 is outside" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "x" / "config.json").exists()
+
+
+def test_plan_carries_default_and_declared_probes(tmp_path):
+    from dynamo_iac.targets.probe_file import parse_probes
+
+    probes = parse_probes({"probes": {"Worker": {"ready": [{"type": "log", "pattern": "engine up"}]}}})
+    p = build_plan(agg(), run_dir=tmp_path, dynamo_python=PY, port=8123, probes=probes)
+    got = sorted((e["owner"], e["when"], e["spec"].get("name") or e["spec"]["pattern"]) for e in p.probes)
+    assert got == [("Frontend", "fail", "fatal log line"), ("Frontend", "fail", "liveness"),
+                   ("Worker-0", "fail", "fatal log line"), ("Worker-0", "ready", "engine up"),
+                   ("Worker-1", "fail", "fatal log line"), ("Worker-1", "ready", "engine up"),
+                   ("broker", "fail", "fatal log line")]
+    live = next(e for e in p.probes if e["spec"].get("name") == "liveness")
+    assert (live["host"], live["port"]) == (LOOPBACK, 8123)
+    # a worker has no port of its own: an http probe on it must name one (before anything starts)
+    no_port = parse_probes({"probes": {"Worker": {"ready": [{"type": "http", "path": "/health"}]}}})
+    with pytest.raises(ConfigError) as e:
+        build_plan(agg(), run_dir=tmp_path, dynamo_python=PY, port=0, probes=no_port)
+    assert e.value.problems[0].path == "probes: probes.Worker.ready[0].port"
+    with pytest.raises(ConfigError) as e:
+        build_plan(agg(), run_dir=tmp_path, dynamo_python=PY, port=0, stop_grace=-1)
+    assert e.value.problems[0].path == "--stop-grace"

@@ -16,6 +16,7 @@ import typer
 
 from ...errors import ConfigError
 from .launch import STOP_GRACE
+from .modeldir import DEFAULT_VOCAB_SIZE
 
 app = typer.Typer(help="Run a graph as real Dynamo processes on this machine (frontend + workers, "
                        "loopback only, file-based discovery).", no_args_is_help=True, add_completion=False,
@@ -223,3 +224,20 @@ def bench_cmd(
     con.print(f"  ITL     avg {res.itl_ms_avg:8.2f} ms   p99 {res.itl_ms_p99:8.2f} ms")
     con.print(f"  latency avg {res.request_latency_ms_avg:8.2f} ms")
     con.print(f"  throughput {res.request_throughput:.2f} req/s, {res.output_token_throughput:.1f} output tok/s")
+
+
+@app.command("modeldir")
+def modeldir_cmd(
+    directory: Path = typer.Argument(..., help="directory to write (created; identical files are left alone)"),
+    name: str = typer.Option("tiny", "--name", help="model name written into its config (the served name is "
+                             "the graph's)"),
+    vocab_size: int = typer.Option(DEFAULT_VOCAB_SIZE, "--vocab-size", help="tokenizer vocabulary (> 2000: the mocker "
+                                   "emits token ids 1000-1999)"),
+) -> None:
+    """Write the tiny model directory dynamo.mocker loads (config.json + a generated tokenizer, no
+    weights, nothing downloaded): what `dynamo-iac slurm render|submit --engine mocker --model-path DIR`
+    needs on a shared filesystem. `local up` writes one into its run directory by itself."""
+    from .modeldir import FILES, write_model_dir
+
+    root = write_model_dir(directory, name=name, vocab_size=vocab_size)
+    _out().print(f"wrote {root.resolve()} ({', '.join(FILES)})")

@@ -208,7 +208,8 @@ def render(graph: DynamoGraph, cluster: SlurmCluster, options: RunOptions | None
         raise ConfigError("the mocker needs the graph's model name", "model", "set model=Model(...)")
     if options.engine == "mocker" and not options.model_path:
         raise ConfigError("the mocker needs a model directory (config.json + tokenizer)", "run.model_path",
-                          "pass --model-path DIR (dynamo-iac local writes one with targets/local/modeldir.py)")
+                          "pass --model-path DIR on a filesystem every node sees (write one with "
+                          "`dynamo-iac local modeldir DIR`)")
     placement = place(graph, cluster, allocation)
     warnings = list(placement.warnings)
     if graph.frontend.replicas > 1:
