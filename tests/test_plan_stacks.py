@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import needs_shared
+from dynamo_iac.hardware.catalog import load
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ["aws-p5-disagg", "aws-g6e-agg", "byo-k8s", "azure-ndh100-disagg", "gcp-a3ultra-disagg"]
@@ -75,13 +76,35 @@ def test_aws_p5_plan_content(plans):
     r, d = plans["aws-p5-disagg"]
     doc = json.loads((d / "plan.json").read_text())
     assert doc["capacity"]["pools"][0]["nodes"] == 2          # EFA: prefill and decode on separate nodes
-    price = doc["capacity"]["pools"][0]["usd_per_node_hour"]        # None: unknown in the catalog, never invented
-    assert doc["cost"]["usd_per_hour"] == (None if price is None else round(2 * price, 4))
+    price = doc["capacity"]["pools"][0]["usd_per_node_hour"]
+    assert price == load().get("p5.48xlarge").price("on-demand", "us-east-1") is not None   # the stack's region
+    assert doc["cost"]["usd_per_hour"] == round(2 * price, 4)
     assert doc["outputs"]["cost_per_hour_usd"] == doc["cost"]["usd_per_hour"]
     assert doc["outputs"]["kubeconfig"] == "[secret]"
     types = {x["type"] for x in doc["resources"]}
     assert {"aws:eks/cluster:Cluster", "aws:eks/nodeGroup:NodeGroup", "aws:ec2/launchTemplate:LaunchTemplate",
             "kubernetes:helm.sh/v3:Release", "kubernetes:nvidia.com/v1beta1:DynamoGraphDeployment"} <= types
+
+
+# preset → (instance type, region its price is looked up in); Azure/GCP prices are unknown (catalog notes why)
+PRICED = {"aws-p5-disagg": ("p5.48xlarge", "us-east-1"), "aws-g6e-agg": ("g6e.12xlarge", "us-west-2"),
+          "azure-ndh100-disagg": ("Standard_ND96isr_H100_v5", "eastus"),
+          "gcp-a3ultra-disagg": ("a3-ultragpu-8g", "us-central1")}
+
+
+@pytest.mark.parametrize("stack", sorted(PRICED))
+def test_preset_cost_line_is_the_catalog_price_in_the_stack_region(plans, stack):
+    r, d = plans[stack]
+    name, region = PRICED[stack]
+    pool = json.loads((d / "plan.json").read_text())["capacity"]["pools"][0]
+    price = load().get(name).price("on-demand", region)
+    assert pool["usd_per_node_hour"] == price
+    if price is None:
+        assert (f"cost: unknown — no on-demand price for {name} in {region} (pool {pool['name']})") in r.stdout
+        assert f"      - name: {name}\n        prices: [{{option: on-demand, region: {region}, usd_per_hour: <USD>," in r.stdout
+    else:
+        hour = round(price * pool["provisioned"], 4)
+        assert f"cost: ${hour:,.2f}/hour · ${hour * 730:,.0f}/month" in r.stdout
 
 
 def _project_copy(tmp_path: Path, stack_text: str) -> Path:

@@ -102,6 +102,12 @@ class InstanceType(_Strict):
         return [p.region for p in self.prices if p.option == option and p.usd_per_hour is not None]
 
 
+def region_of(where: str) -> str:
+    """The region a zone names (us-east-1a → us-east-1, us-central1-b → us-central1); a region as is."""
+    m = re.fullmatch(r"(.*\d)-?[a-z]", where)
+    return m.group(1) if m else where
+
+
 def in_region(where: str, region: str) -> bool:
     """`where` is `region` or one of its zones: the region plus a letter, with or without a dash
     (AWS us-east-1a, GCP us-central1-b); us-east-1-atl-1a is the Atlanta Local Zone, not us-east-1."""

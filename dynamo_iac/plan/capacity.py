@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 from ..errors import PlanError, Problem
 from ..hardware import fabric as fab
-from ..hardware.model import PURCHASE_OPTIONS, InstanceType
+from ..hardware.model import PURCHASE_OPTIONS, InstanceType, region_of
 from ..hardware.pool import GpuPool
 from .placement import Item, lower_bound, solve
 
@@ -251,7 +251,7 @@ def node_lower_bound(graph: Any, inst: InstanceType) -> int:
 
 def _where(pool: GpuPool, region: str | None) -> str | None:
     zone = pool.zones[0] if pool.zones else None
-    return region or (None if zone is None or zone.isdigit() else zone)
+    return region or (None if zone is None or zone.isdigit() else region_of(zone))
 
 
 def _place_on(graph: Any, pool: GpuPool, inst: InstanceType, only: Iterable[Replica] | None = None,

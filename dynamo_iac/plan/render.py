@@ -25,6 +25,26 @@ def allocation_lines(plan: Any) -> list[str]:
     return lines
 
 
+def cost_lines(plan: Any) -> list[str]:
+    """The cost line; when it is unknown, which pool's instance type has no price for its purchase
+    option and region, and the catalog file that adds one (the other options follow as rows)."""
+    h, m, util = plan.cost_per_hour(), plan.cost_per_month(), f"GPU utilisation {plan.gpu_utilisation():.0%}"
+    if h is not None:
+        return [f"cost: ${h:,.2f}/hour · ${m:,.0f}/month · {util}"]
+    gaps = [p for p in plan.pools if p.instance.gpus and p.provisioned and p.price() is None]
+    lines = ["cost: unknown — " + "; ".join(f"no {p.pool.purchase_option} price for {p.instance.name}"
+                                            f"{f' in {p.where()}' if p.where() else ''} (pool {p.pool.name})"
+                                            for p in gaps) + f" · {util}"]
+    for p in gaps:
+        region = p.where() or "<region>"
+        lines += ["  add it with a catalog file, DYNAMO_IAC_CATALOG=<file.yaml>:",
+                  "    instances:",
+                  f"      - name: {p.instance.name}",
+                  f"        prices: [{{option: {p.pool.purchase_option}, region: {region}, usd_per_hour: <USD>, "
+                  "source: {url: <where you read it>, date: <YYYY-MM-DD>}}]"]
+    return lines
+
+
 def _usd(v: float | None, fmt: str = "{:,.2f}") -> str:
     return "unknown" if v is None else fmt.format(v)
 
@@ -41,10 +61,8 @@ def print_plan(plan: Any, console: Any) -> None:
     console.print(t)
     for line in allocation_lines(plan):
         console.print(line, markup=False, highlight=False)
-    h, m = plan.cost_per_hour(), plan.cost_per_month()
-    console.print(f"cost: {'unknown' if h is None else f'${h:,.2f}/hour'} · "
-                  f"{'unknown' if m is None else f'${m:,.0f}/month'} · GPU utilisation "
-                  f"{plan.gpu_utilisation():.0%}", markup=False)
+    for line in cost_lines(plan):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)     # the YAML stays copyable
     for p in plan.pools:
         for row in p.prices():
             mark = "  ← chosen" if row["chosen"] else ""
