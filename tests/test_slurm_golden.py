@@ -38,12 +38,28 @@ def test_p5_script_matches_golden_and_same_graph_renders_valid_dgd():
         GOLDEN.write_text(text)
     assert text == GOLDEN.read_text(), "rendered script differs from tests/golden/slurm_p5_disagg.sbatch"
 
-    # the same graph object → a DGD with the same components and GPU counts
+    # the same graph object → a DGD with the same components and GPU counts, which the operator
+    # admits: its webhook rules always; the CRD schema and CEL rules where ../shared has the CRDs
+    from dynamo_iac.targets.k8s.admission import admission_problems
+    from dynamo_iac.targets.k8s.validate import validate_manifest
+
     dgd = graph.to_dgd("v1beta1")
     comps = {c["name"]: c for c in dgd["spec"]["components"]}
     assert set(comps) == {"Frontend", "PrefillWorker", "DecodeWorker"}
     assert comps["PrefillWorker"]["replicas"] == 2 and comps["DecodeWorker"]["replicas"] == 1
+    gpus = {n: int(lim["nvidia.com/gpu"]) for n, c in comps.items()
+            if "nvidia.com/gpu" in (lim := c["podTemplate"]["spec"]["containers"][0].get("resources", {}).get("limits", {}))}
+    assert gpus == {w.name: w.gpu_count for w in graph.workers}
     assert graph.to_yaml("v1beta1") == graph.to_yaml("v1beta1")
+    for api in ("v1beta1", "v1alpha1"):
+        manifest = graph.to_dgd(api)
+        assert admission_problems(manifest) == [], api
+        if CRDS.is_dir():
+            assert validate_manifest(manifest, crd_dir=CRDS) == [], api
+    # the admission check is live: an unpinned image on the same DGD is refused, naming the field
+    broken = graph.to_dgd("v1beta1")
+    broken["spec"]["components"][0]["podTemplate"]["spec"]["containers"][0]["image"] = "nvcr.io/x/vllm-runtime:latest"
+    assert [p.path for p in admission_problems(broken)] == ["spec.components[0].podTemplate.spec.containers[0].image"]
 
 
 @needs_shared
