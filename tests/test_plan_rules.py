@@ -171,3 +171,22 @@ def test_planning_is_fast_on_the_largest_graphs():
     t = time.perf_counter()
     c = plan(g, [pool(max_nodes=128)])
     assert time.perf_counter() - t < 1.0 and c.pools[0].used_gpus == 288
+
+
+
+def test_auto_pools_never_splits_a_replica_over_nodes_without_rdma():
+    """TP8 on L40S: two g6e.12xlarge (4 GPUs, no fabric) are the cheapest GPUs, but the replica's
+    TP collectives would cross nodes over TCP — no candidate; a type with 8 GPUs or EFA wins."""
+    from dynamo_iac.hardware.catalog import Catalog
+
+    cat = load()
+    graph = patterns.aggregated("a", "m/x", tp=8)
+    (pool,) = auto_pools(graph, "aws", gpu="l40s", zone="us-east-1a")
+    inst = cat.get(pool.instance_type)
+    assert inst.name != "g6e.12xlarge" and (inst.gpus >= 8 or inst.fabric.kind != "none")
+    only_tcp = Catalog({"g6e.12xlarge": cat.get("g6e.12xlarge")})
+    with pytest.raises(PlanError) as e:
+        auto_pools(graph, "aws", zone="us-east-1a", catalog=only_tcp)
+    assert [p.path for p in e.value.problems] == ["auto_pools", "workers[0]"]
+    assert "would span 2 g6e.12xlarge nodes" in e.value.problems[1].message
+    assert "no RDMA fabric" in e.value.problems[1].message

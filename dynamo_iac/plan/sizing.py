@@ -32,6 +32,19 @@ def memory_problems(graph: Any, inst: InstanceType, utilisation: float = GPU_MEM
     return out
 
 
+def _span_without_fabric(graph: Any, inst: InstanceType) -> Problem | None:
+    """A replica split across nodes runs its TP/PP collectives between nodes: without an RDMA fabric
+    that is plain TCP, so such a type is no candidate (a cheaper price would buy a much slower engine)."""
+    if inst.fabric.kind != "none":
+        return None
+    for i, w in enumerate(graph.workers):
+        if (n := w.nodes_for(inst.gpus)) > 1:
+            return Problem(f"workers[{i}]", f"{w.gpu_count} GPUs per replica would span {n} {inst.name} nodes "
+                           f"({inst.gpus} GPUs each), which have no RDMA fabric",
+                           "pick a type with more GPUs per node or an RDMA fabric (EFA / InfiniBand / RoCE)")
+    return None
+
+
 def auto_pools(graph: Any, cloud: str, gpu: str | None = None, min_memory_gb: float | None = None,
                purchase_option: str = "on-demand", zone: str | None = None, catalog: Any = None,
                allow_unknown_memory: bool = False) -> list[GpuPool]:
@@ -71,6 +84,9 @@ def auto_pools(graph: Any, cloud: str, gpu: str | None = None, min_memory_gb: fl
         mem = memory_problems(graph, inst)
         if mem:
             reasons += mem[:1]
+            continue
+        if span := _span_without_fabric(graph, inst):
+            reasons.append(span)
             continue
         pool = GpuPool(name="gpu", instance_type=inst.name, min_nodes=0, max_nodes=512,
                        purchase_option=purchase_option, zones=[zone] if zone else [])
