@@ -40,7 +40,21 @@ active_state() {
   sed -n 's/^# state: //p' "$CONF" | head -n1
 }
 
-pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+pid_alive() { [[ -f $1 ]] && [[ -d /proc/$(cat "$1") ]]; }   # kill -0 fails on root's daemons as a user
+
+SELF="$REPO_ROOT/scripts/slurm.sh"
+# Re-run this command as root: through sudo where it exists (it asks for a password if it must),
+# else say what to run. The knobs are passed on explicitly (sudo resets the environment).
+need_root() {  # COMMAND WHY
+  [[ $(id -u) -eq 0 ]] && return 0
+  if command -v sudo >/dev/null 2>&1; then
+    log "$1 needs root ($2): re-running it with sudo"
+    exec sudo -- env DYNAMO_IAC_SLURM_STATE="$STATE" DYNAMO_IAC_SLURM_NODES="$NODES" DYNAMO_IAC_SLURM_GPUS="$GPUS" \
+      DYNAMO_IAC_SLURM_CPUS="$CPUS" DYNAMO_IAC_SLURM_MEM_MB="$MEM_MB" DYNAMO_IAC_SLURM_PARTITION="$PARTITION" \
+      bash "$SELF" "$1"
+  fi
+  die "$1 needs root ($2) and sudo is not installed: run it as root, e.g. su -c 'bash $SELF $1' (then $SELF up)"
+}
 
 cmd_install() {
   local missing=()
@@ -50,7 +64,7 @@ cmd_install() {
     log "already installed ($(slurmctld -V))"
     return 0
   fi
-  [[ $(id -u) -eq 0 ]] || die "install needs root (apt-get); missing: ${missing[*]}"
+  need_root install "apt-get of ${missing[*]}"
   log "installing ${PACKAGES[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -63,7 +77,6 @@ require_installed() {
   for p in slurmctld slurmd sbatch scontrol sinfo munged munge unmunge; do
     command -v "$p" >/dev/null 2>&1 || die "$p not found: run 'scripts/slurm.sh install' first"
   done
-  [[ $(id -u) -eq 0 ]] || die "up/down need root (slurmd runs as root, /etc/slurm is written)"
 }
 
 write_config() {
@@ -214,6 +227,7 @@ cmd_up() {
     log "already up: $(sinfo -h -N -o '%N/%t' | tr '\n' ' ')"
     return 0
   fi
+  need_root up "slurmd runs as root, /etc/slurm is written"
   # Leftovers of a half-started or crashed cluster: stop what the pid files name, start fresh.
   [[ -n $prev && -d $prev ]] && stop_daemons "$prev"
   stop_daemons "$STATE" 2>/dev/null || true
@@ -239,6 +253,7 @@ cmd_up() {
 
 cmd_down() {
   require_installed
+  need_root down "the daemons run as root"
   local prev
   prev="$(active_state || true)"
   cancel_all_jobs

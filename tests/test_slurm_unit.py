@@ -315,3 +315,39 @@ def test_multinode_trtllm_is_refused_with_a_fix():
     with pytest.raises(PlanError, match="no multi-node launch for trtllm") as e:
         render(g, cluster(), RunOptions())
     assert e.value.problems[0].fix
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/setpriv").exists(), reason="needs root to become nobody")
+def test_cluster_script_as_a_user_uses_sudo_or_says_what_to_run(tmp_path):
+    """`make test` runs scripts/slurm.sh install/up; as a user they re-run through sudo, or, without
+    sudo, say what to run instead of failing on a permission error. (`install` stops at that point:
+    the fake sudo below records what it was asked to run; nothing is installed.)"""
+    import stat
+    import tempfile
+
+    def as_nobody(path: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", f"PATH={path}",
+                               "bash", str(ROOT / "scripts" / "slurm.sh"), "install"],
+                              capture_output=True, text=True, timeout=30, cwd="/")
+
+    no_sbin = "/usr/bin:/bin"       # slurmctld lives in /usr/sbin: `install` sees it missing
+    if any(Path(d, "sudo").exists() for d in no_sbin.split(":")):
+        pytest.skip("sudo is installed here")
+    r = as_nobody(no_sbin)
+    assert r.returncode == 1
+    assert "error: install needs root (apt-get of slurmctld slurmd munged) and sudo is not installed: run it as " \
+           f"root, e.g. su -c 'bash {ROOT}/scripts/slurm.sh install'" in r.stderr
+    fake = Path(tempfile.mkdtemp(prefix="fake-sudo-"))
+    try:
+        fake.chmod(0o755)
+        (fake / "sudo").write_text('#!/bin/sh\necho "sudo $*"\n')
+        (fake / "sudo").chmod(stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
+        r = as_nobody(f"{fake}:{no_sbin}")
+    finally:
+        import shutil
+
+        shutil.rmtree(fake)
+    assert r.returncode == 0, r.stderr
+    assert "install needs root (apt-get of slurmctld slurmd munged): re-running it with sudo" in r.stderr
+    assert r.stdout.startswith("sudo -- env DYNAMO_IAC_SLURM_STATE=") and \
+        r.stdout.rstrip().endswith(f"bash {ROOT}/scripts/slurm.sh install")
