@@ -190,3 +190,13 @@ def test_auto_pools_never_splits_a_replica_over_nodes_without_rdma():
     assert [p.path for p in e.value.problems] == ["auto_pools", "workers[0]"]
     assert "would span 2 g6e.12xlarge nodes" in e.value.problems[1].message
     assert "no RDMA fabric" in e.value.problems[1].message
+
+
+def test_plan_warns_when_a_replica_spans_nodes_without_rdma():
+    pool = GpuPool(name="l40s", instance_type="g6e.12xlarge", max_nodes=4, zones=["us-east-1a"])
+    spans = plan(patterns.aggregated("a", "m/x", tp=8), [pool])
+    assert spans.pools[0].needed == 2
+    assert [w for w in spans.warnings if "no RDMA fabric" in w] == [
+        "Worker spans 2 g6e.12xlarge nodes, which have no RDMA fabric: its TP/PP traffic between nodes goes over "
+        "TCP (pick a type with more GPUs per node or EFA/IB/RoCE)"]
+    assert not [w for w in plan(patterns.aggregated("a", "m/x", tp=4), [pool]).warnings if "RDMA" in w]

@@ -496,6 +496,12 @@ def _warnings(graph: Any, plans: list[PoolPlan]) -> list[str]:
                        + ("cost not computed" if inst.gpus else "(system pool) not in the cost"))
         elif note and inst.gpus:
             out.append(note)
+        if pp.needed and inst.fabric.kind == "none":
+            here = set().union(*(_labels(n) for n in pp.nodes))
+            out += [f"{w.name} spans {w.nodes_for(inst.gpus)} {inst.name} nodes, which have no RDMA fabric: its "
+                    "TP/PP traffic between nodes goes over TCP (pick a type with more GPUs per node or EFA/IB/RoCE)"
+                    for w in graph.workers
+                    if w.nodes_for(inst.gpus) > 1 and any(lb.startswith(f"{w.name}[") for lb in here)]
         if pp.needed and inst.gpu_memory_gb is None and graph.model is not None and graph.model.weight_bytes():
             out.append(f"GPU memory of {inst.name} is unknown (catalog): weights-fit check skipped")
     return out
