@@ -70,10 +70,11 @@ def _estimate(stack: StackView, ctx: Context) -> tuple[float | None, int, list[s
     for p, inst in gpu_pools(stack, ctx.catalog):
         n = p.desired if p.desired is not None else p.min or 0
         gpus += n * inst.gpus
+        where = p.zones[0] if p.zones else None        # prices are regional: the pool's zone names its region
         price = inst.price(p.purchase if p.purchase in ("on-demand", "spot", "capacity-block", "reservation")
-                           else "on-demand")
+                           else "on-demand", where)
         if price is None:
-            price = inst.price("on-demand")
+            price = inst.price("on-demand", where)
         if price is None:
             unpriced.append(inst.name)
             continue
