@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from dynamo_iac.policies.model import StackView
+from dynamo_iac.policies.runner import evaluate
+from dynamo_iac.policies.settings import PolicySettings
 from dynamo_iac.policies.values import Obj
-from test_policies_support import (agg, comp, dgd, dgd_urn, main, render, res, run, set_env, skipped, urn)
+from test_policies_support import (agg, comp, dgd, dgd_urn, main, render, res, rule, run, set_env, skipped, urn)
 
 pytestmark = pytest.mark.policy
 JOB = "kubernetes:batch/v1:Job"
@@ -55,6 +58,57 @@ def test_image_pinned_semver_and_override() -> None:
         "semver tags unless runtimeVersionOverride is set")]
     comp(doc, "Worker")["runtimeVersionOverride"] = "1.2.0"
     assert run("image-pinned", dgd(doc)) == []
+
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+PLATFORM = "dynamo:k8s:GpuPlatform"
+OPERATOR_IMAGE = "nvcr.io/nvidia/ai-dynamo/kubernetes-operator"
+
+
+def release(name: str, chart: str, values: dict) -> object:
+    return res(RELEASE, name, {"chart": chart, "version": "1.0.2", "values": values}, parent_type=PLATFORM)
+
+
+def operator_values(image: dict, **checkpoint: str) -> dict:
+    """dynamo-platform values: the operator image, and the checkpoint block (its cleanupImage)."""
+    op: dict = {"controllerManager": {"manager": {"image": image}}}
+    if checkpoint:
+        op["checkpoint"] = checkpoint
+    return {"dynamo-operator": op}
+
+
+def test_image_pinned_in_helm_values() -> None:
+    """Chart values overrides: repository/tag maps (Dynamo operator), repository/image/version
+    (GPU Operator), `*Image` strings; a map without a tag keeps the chart's pinned default."""
+    platform = release("platform-dynamo", "dynamo-platform", operator_values(
+        {"repository": OPERATOR_IMAGE, "tag": "1.0.2", "pullPolicy": "IfNotPresent"}, cleanupImage="busybox:1.36"))
+    gpu = release("gpu-operator", "gpu-operator", {
+        "operator": {"repository": "nvcr.io/nvidia", "image": "gpu-operator", "version": "v25.3.0"},
+        "driver": {"repository": "nvcr.io/nvidia"}})           # no tag: the chart's default
+    mirror = release("platform-mirror", "dynamo-platform", operator_values({"repository": "my.registry/op"}))
+    assert run("image-pinned", platform, gpu, mirror) == []
+
+    latest = release("platform-dynamo", "dynamo-platform", operator_values(
+        {"repository": OPERATOR_IMAGE, "tag": "latest"}, cleanupImage="busybox"))
+    placeholder = release("gpu-operator", "gpu-operator", {
+        "operator": {"repository": "nvcr.io/nvidia", "image": "gpu-operator", "version": "my-tag"}})
+    tag_only = release("platform-mirror", "dynamo-platform", operator_values({"tag": "latest"}))
+    fix = "or drop the override: the chart's default tag is pinned by the chart version"
+    assert run("image-pinned", latest, placeholder, tag_only) == [
+        ("image-pinned", urn(RELEASE, "gpu-operator", PLATFORM),
+         "Helm release gpu-operator (values.operator): image nvcr.io/nvidia/gpu-operator:my-tag carries the "
+         "placeholder tag 'my-tag'"),
+        ("image-pinned", urn(RELEASE, "platform-dynamo", PLATFORM),
+         "Helm release platform-dynamo (values.dynamo-operator.checkpoint.cleanupImage): image busybox is not "
+         "pinned (no tag): every pull may run different code"),
+        ("image-pinned", urn(RELEASE, "platform-dynamo", PLATFORM),
+         f"Helm release platform-dynamo (values.dynamo-operator.controllerManager.manager.image): image "
+         f"{OPERATOR_IMAGE}:latest is not pinned (latest): every pull may run different code"),
+        ("image-pinned", urn(RELEASE, "platform-mirror", PLATFORM),
+         "Helm release platform-mirror (values.dynamo-operator.controllerManager.manager.image): image "
+         "<the chart's repository>:latest is not pinned (latest): every pull may run different code")]
+    (v,) = evaluate(StackView([tag_only]), PolicySettings(), rules=[rule("image-pinned")]).violations
+    assert v.fix == f"pin a release tag (or a digest), {fix}"
 
 
 def test_image_registry_allowed() -> None:

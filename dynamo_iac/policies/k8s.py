@@ -96,3 +96,62 @@ def value_at(r: Resource, dotted: str) -> object:
             return None
         cur = cur.peek(part)
     return cur
+
+
+# ------------------------------------------------------------------------------------ Helm values images
+# keys whose string value is a whole image reference: `image`, and `cleanupImage`-style names
+_IMAGE_KEY = re.compile(r"^(image|[a-z][A-Za-z0-9]*Image)$")
+CHART_DEFAULT_REPOSITORY = "<the chart's repository>"
+
+
+def _scalar(v: object) -> str | None:
+    """A tag-like value as a string (YAML reads `tag: 1.2` as a number); None when unset or unknown."""
+    if isinstance(v, bool) or v is None or v == "":
+        return None
+    return str(v) if isinstance(v, (str, int, float)) else None
+
+
+def _image_map(o: dict, key: str | None) -> tuple[str, bool] | None:
+    """(reference, tag left to the chart) of a repository/tag map — `{repository, tag}` (Dynamo
+    operator), `{repository, image, version}` (GPU / Network Operator), or an `image:` map that
+    only overrides the tag — or None when `o` is not one."""
+    repo = o.get("repository")
+    tag = _scalar(o.get("tag")) or _scalar(o.get("version"))
+    digest = _scalar(o.get("digest"))
+    is_image_key = key is not None and _IMAGE_KEY.match(key) is not None
+    if not (isinstance(repo, str) and repo) and not (is_image_key and (tag or digest)):
+        return None
+    parts = [p for p in (o.get("registry"), repo, o.get("image")) if isinstance(p, str) and p]
+    ref = "/".join(parts) or CHART_DEFAULT_REPOSITORY
+    last = ref.rsplit("/", 1)[-1]
+    if tag:
+        ref += f":{tag}"
+    if digest:
+        ref += f"@{digest}"
+    return ref, not tag and not digest and ":" not in last
+
+
+def helm_images(r: Resource) -> Iterator[tuple[str, str, bool]]:
+    """(values path, image reference, tag left to the chart) of every image a release's values
+    set: `image: repo:tag` strings and repository/tag maps. A map without a tag keeps the chart's
+    default tag, which the chart version pins."""
+    from .values import plain
+
+    def walk(o: object, path: str, key: str | None) -> Iterator[tuple[str, str, bool]]:
+        if isinstance(o, list):
+            for i, v in enumerate(o):
+                yield from walk(v, f"{path}[{i}]", None)
+            return
+        if not isinstance(o, dict):
+            return
+        spec = _image_map(o, key)
+        if spec is not None:
+            yield (path, *spec)
+        for k in sorted(o, key=str):
+            v = o[k]
+            if isinstance(v, str) and v and spec is None and _IMAGE_KEY.match(str(k)):
+                yield f"{path}.{k}", v, False
+            else:
+                yield from walk(v, f"{path}.{k}", str(k))
+
+    yield from walk(plain(r.props.peek("values")), "values", None)

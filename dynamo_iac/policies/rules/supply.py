@@ -9,7 +9,8 @@ from pydantic import Field
 
 from ..dgd import DGD_TYPES, is_dgd, view
 from ..facts import CREDENTIAL_ENV, CREDENTIAL_KEY, DEFAULT_ALLOWED_REGISTRIES
-from ..k8s import RELEASE, SECRET, WORKLOAD_TYPES, containers, metadata_name, namespace_of, pod_spec
+from ..k8s import (RELEASE, SECRET, WORKLOAD_TYPES, containers, helm_images, metadata_name, namespace_of,
+                   pod_spec)
 from ..model import Context, Finding, NotApplicable, Resource, Rule, RuleConfig, StackView
 from ..values import SEMVER_TAG, Obj, as_arr, as_obj, normalized_image, plain, split_image
 from .common import dgds, images_of, short, where
@@ -21,19 +22,34 @@ PLACEHOLDER_TAG = re.compile(r"^(my-?tag|tag|your-?tag|changeme|replace-?me|xxx+
 
 
 # ------------------------------------------------------------------------------------ pinning
+def _unpinned(image: str) -> tuple[str, str] | None:
+    """(what is wrong, fix) when an image reference is not pinned to a real tag or a digest."""
+    _, _, tag, digest = split_image(image)
+    if tag and PLACEHOLDER_TAG.match(tag):
+        return f"carries the placeholder tag {tag!r}", "pin a real release tag, e.g. :1.2.0"
+    if tag == "latest" or (tag is None and digest is None):
+        return (f"is not pinned ({'latest' if tag else 'no tag'}): every pull may run different code",
+                "pin a release tag (or a digest)")
+    return None
+
+
 def check_image_pinned(r: Resource, ctx: Context) -> Iterator[Finding]:
+    if r.type == RELEASE:
+        for path, image, chart_default in helm_images(r):
+            bad = None if chart_default else _unpinned(image)
+            if bad:
+                yield Finding(f"Helm release {short(r.urn)} ({path}): image {image} {bad[0]}",
+                              f"{bad[1]}, or drop the override: the chart's default tag is pinned by the chart version")
+        return
     dgd = is_dgd(r)
     for who, path, image, comp in images_of(r):
         if not isinstance(image, str):
             continue
-        _, _, tag, digest = split_image(image)
+        _, _, tag, _ = split_image(image)
         what = f"{who} ({path})"
-        if tag and PLACEHOLDER_TAG.match(tag):
-            yield Finding(f"{what}: image {image} carries the placeholder tag {tag!r}",
-                          "pin a real release tag, e.g. :1.2.0")
-        elif tag == "latest" or (tag is None and digest is None):
-            yield Finding(f"{what}: image {image} is not pinned ({'latest' if tag else 'no tag'}): every pull "
-                          f"may run different code", "pin a release tag (or a digest)")
+        bad = _unpinned(image)
+        if bad:
+            yield Finding(f"{what}: image {image} {bad[0]}", bad[1])
         elif dgd and comp is not None and not (tag and SEMVER_TAG.match(tag)):
             if comp.peek("runtimeVersionOverride"):
                 continue
@@ -44,9 +60,10 @@ def check_image_pinned(r: Resource, ctx: Context) -> Iterator[Finding]:
 
 IMAGE_PINNED = Rule(
     "image-pinned",
-    "Images are pinned: DGD main containers to semver tags (as the operator admits), everything else to a "
-    "tag or digest; never latest or a placeholder tag.",
-    "mandatory", "resource", check_image_pinned, IMAGE_TYPES, refs=("crds-and-chart §3 webhook", "DESIGN facts"))
+    "Images are pinned: DGD main containers to semver tags (as the operator admits), everything else, Helm "
+    "chart values overrides included, to a tag or digest; never latest or a placeholder tag.",
+    "mandatory", "resource", check_image_pinned, (*IMAGE_TYPES, RELEASE),
+    refs=("crds-and-chart §3 webhook", "DESIGN facts"))
 
 
 class RegistryConfig(RuleConfig):
