@@ -134,3 +134,24 @@ def test_pool_without_nodes_gets_its_size_from_the_plan(tmp_path, stack):
     pool = run.config.gpu_pool
     assert "nodes" not in pool.model_fields_set and pool.nodes == 1 and pool.max == 4
     assert _gpu_group_sizes(run) == run.capacity.provisioned_per_pool() == {pool.name: 2}
+
+
+@pytest.mark.mocks
+@pytest.mark.parametrize("attr,expect", [
+    ("DynamoGraph", "dynamo_iac.graph.model.DynamoGraph"),
+    ("MyGraph", "stack_graphs_cls.MyGraph"),
+])
+def test_graph_path_to_a_class_says_so(tmp_path, attr, expect):
+    """`module:Class` would be called with no fields ("name: Field required"): say it is a class."""
+    from dynamo_iac.errors import GraphError
+    from dynamo_iac.preview.stack import run_stack
+
+    text = BASE.replace("config:\n", "config:\n  aws:region: us-east-1\n")
+    root = _stack(tmp_path, text.replace("stacks/graphs/qwen3-32b-disagg.yaml", f"stack_graphs_cls:{attr}"))
+    (root / "stack_graphs_cls.py").write_text("from dynamo_iac.graph import DynamoGraph\n\n\n"
+                                              "class MyGraph(DynamoGraph):\n    pass\n")
+    with pytest.raises(GraphError) as e:
+        run_stack("t", root)
+    (p,) = e.value.problems
+    assert p.message == f"stack_graphs_cls:{attr} is a class ({expect}), not a graph or a function returning one"
+    assert "DynamoGraph instance" in p.fix and "Field required" not in str(e.value)

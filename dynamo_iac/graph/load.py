@@ -55,6 +55,11 @@ def load_graph(ref: str, base_dir: str | Path | None = None):
     obj = getattr(mod, attr, None)
     if obj is None:
         raise GraphError(f"module {mod_name!r} has no attribute {attr!r}", "graph", "check the attribute name")
+    if isinstance(obj, type):        # calling a class would build it with no fields: "name: Field required"
+        raise GraphError(f"{ref} is a class ({obj.__module__}.{obj.__qualname__}), not a graph or a function "
+                         "returning one", "graph",
+                         f"point at a DynamoGraph instance (e.g. `graph = {obj.__name__}(name=..., ...)` in "
+                         f"{mod_name}, then {mod_name}:graph) or at a function that returns one")
     if callable(obj) and not isinstance(obj, DynamoGraph):
         obj = obj()
     if not isinstance(obj, DynamoGraph):
