@@ -76,14 +76,17 @@ def test_constructed_from_schema_inputs_under_mocks():
     assert "hf-token-secret" in json.dumps(dgd.inputs)          # the token given reaches the workers
 
 
-def test_two_serving_stacks_in_one_program_are_never_merged_silently():
-    """Our children are prefixed with the component's name; GpuPlatform still names its Helm
-    releases after the chart, so the second stack's releases clash — named, as the engine would."""
-    with pytest.raises(DynamoIacError) as e:
-        _build(("a", ARGS), ("b", ARGS))
-    paths = [p.path for p in e.value.problems]
-    assert paths and all("$kubernetes:helm.sh/v3:Release::" in u for u in paths), paths
-    assert all("duplicate resource URN" in p.message for p in e.value.problems)
+def test_two_serving_stacks_in_one_program_record_both():
+    """Every child carries its component's name (the Helm releases too: the Pulumi name is
+    prefixed, the in-cluster release name stays the chart's), so two stacks never share a URN."""
+    one = _build(("a", ARGS))
+    two = _build(("a", ARGS), ("b", ARGS))
+    assert len(two.resources) == 2 * len(one.resources)
+    releases = sorted(r.name for r in two.of_type("kubernetes:helm.sh/v3:Release"))
+    assert releases == sorted(f"{s}-{n}" for s in "ab" for n in
+                              (r.name.removeprefix("a-") for r in one.of_type("kubernetes:helm.sh/v3:Release")))
+    assert {r.inputs["name"] for r in two.of_type("kubernetes:helm.sh/v3:Release")} == \
+        {r.inputs["name"] for r in one.of_type("kubernetes:helm.sh/v3:Release")}
 
 
 def test_an_output_for_a_structural_input_is_a_clear_error():

@@ -94,12 +94,16 @@ class GpuPlatform(pulumi.ComponentResource):
                     labelled[ns] = k8s.core.v1.Namespace(f"{name}-{ns}", metadata={"name": ns, "labels": labels[ns]},
                                                          opts=kopts)
                 deps.append(labelled[ns])
+            # the Pulumi name carries the component's (two platforms in one program must not share a
+            # URN); the Helm release keeps the chart's name in the cluster; the alias keeps stacks
+            # created before the prefix from replacing their releases
             return k8s.helm.v3.Release(
-                rname, name=rname, chart=chart or pin.chart, version=version or pin.version,
+                f"{name}-{rname}", name=rname, chart=chart or pin.chart, version=version or pin.version,
                 repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=pin.repo),
                 namespace=ns, create_namespace=ns not in labelled, values=values, atomic=True,
                 cleanup_on_fail=True, timeout=1200,
-                opts=pulumi.ResourceOptions.merge(kopts, pulumi.ResourceOptions(depends_on=deps)))
+                opts=pulumi.ResourceOptions.merge(kopts, pulumi.ResourceOptions(
+                    depends_on=deps, aliases=[pulumi.Alias(name=rname)])))
 
         self.releases: dict[str, Any] = {}
         if gpu_operator:
