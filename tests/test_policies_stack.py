@@ -128,6 +128,27 @@ def test_presets_pass_without_mandatory_violations(stack: str) -> None:
     assert len(report.rules) >= 30
 
 
+@pytest.mark.parametrize("stack", available_stacks(ROOT))
+def test_presets_with_a_known_price_exercise_the_cost_guard(stack: str) -> None:
+    """A preset whose plan has a price carries a budget of about twice it (so the guard is evaluated by
+    default and catches a doubling); one without a price has none (an unknown price fails any budget),
+    nor has byo-k8s: it creates no nodes, and its price is an estimate for a region it may not be in."""
+    from dynamo_iac.preview.stack import run_stack
+    from dynamo_iac.stacks.config import read_stack_file
+
+    run = run_stack(stack, ROOT)
+    _, raw, _ = read_stack_file(stack, ROOT)
+    report = evaluate_record(run.record, raw_config=raw)
+    hour = run.record.outputs.get("cost_per_hour_usd")
+    budget = ((raw.get("dynamo-iac:policy") or {}).get("cost-budget") or {}).get("maxUsdPerHour")
+    skipped = {s.rule: s.reason for s in report.skipped}
+    if hour is None or run.config.cloud == "byo":
+        assert budget is None and skipped["cost-budget"].startswith("no budget configured")
+    else:
+        assert "cost-budget" not in skipped and ("cost-budget", "mandatory") in report.rules
+        assert hour < budget <= 2 * hour + 1
+
+
 def test_policy_cli(tmp_path: Path, capsys) -> None:
     from dynamo_iac.cli import app
 
