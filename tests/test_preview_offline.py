@@ -252,3 +252,23 @@ def test_unknown_instance_type_names_the_file_and_the_pool(tmp_path):
     (p,) = e.value.problems
     assert p.path == "Pulumi.t.yaml: config.dynamo-iac:pools[0].instance_type"
     assert "'g6e.12xlarg' is not in the catalog" in p.message and "g6e.12xlarge" in p.fix
+
+
+def test_cyclic_gc_paused_restores_the_collector():
+    import gc
+
+    from dynamo_iac.preview.stack import cyclic_gc_paused
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        with cyclic_gc_paused():
+            assert not gc.isenabled()
+            raise RuntimeError("a failed plan")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with cyclic_gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()             # a caller that had it off keeps it off
+    finally:
+        gc.enable()

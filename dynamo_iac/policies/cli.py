@@ -47,12 +47,15 @@ def register(app: typer.Typer) -> None:
             raise DynamoIacError("no stack given", "-s/--stack", "pass -s <stack>, e.g. -s aws-p5-disagg")
         from .runner import evaluate_stack
 
+        from ..preview.stack import cyclic_gc_paused
+
         err = Console(stderr=True, highlight=False)
-        if as_json or not err.is_terminal:
-            report = evaluate_stack(stack, config_file=config, root=root)
-        else:
-            with err.status(f"running stack {stack} offline and checking {len(RULES)} rules…"):
+        with cyclic_gc_paused():
+            if as_json or not err.is_terminal:
                 report = evaluate_stack(stack, config_file=config, root=root)
+            else:
+                with err.status(f"running stack {stack} offline and checking {len(RULES)} rules…"):
+                    report = evaluate_stack(stack, config_file=config, root=root)
         if as_json:
             sys.stdout.write(report.to_json())
         else:

@@ -78,16 +78,18 @@ def register(app: typer.Typer) -> None:
         from .report import tree_lines
 
         from ..stacks.config import read_stack_file, stack_name
+        from .stack import cyclic_gc_paused
 
         name = stack_name(stack, read_stack_file(stack, root)[2])
         out_dir = out or Path("out") / name
         err = Console(stderr=True, highlight=False)
         con = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-        if err.is_terminal and not as_json:
-            with err.status(f"planning {stack} …") as status:
-                parts = plan_stack(stack, out_dir, status=status, root=root, crd_dir=crd_dir)
-        else:
-            parts = plan_stack(stack, out_dir, root=root, crd_dir=crd_dir)
+        with cyclic_gc_paused():
+            if err.is_terminal and not as_json:
+                with err.status(f"planning {stack} …") as status:
+                    parts = plan_stack(stack, out_dir, status=status, root=root, crd_dir=crd_dir)
+            else:
+                parts = plan_stack(stack, out_dir, root=root, crd_dir=crd_dir)
         run, policy = parts["run"], parts["policy"]
         if as_json:
             sys.stdout.write((out_dir / "plan.json").read_text())
