@@ -255,9 +255,11 @@ def test_unknown_instance_type_names_the_file_and_the_pool(tmp_path):
 
 
 def test_cyclic_gc_paused_restores_the_collector():
+    """Off inside, back as it was after (also on an exception); what was alive is frozen, and a
+    cycle made afterwards is collected again."""
     import gc
 
-    from dynamo_iac.preview.stack import cyclic_gc_paused
+    from dynamo_iac.preview.gcpause import cyclic_gc_paused
 
     assert gc.isenabled()
     with pytest.raises(RuntimeError):
@@ -272,3 +274,16 @@ def test_cyclic_gc_paused_restores_the_collector():
         assert not gc.isenabled()             # a caller that had it off keeps it off
     finally:
         gc.enable()
+    assert gc.get_freeze_count() > 0
+    import weakref
+
+    class Node:
+        pass
+
+    node = Node()
+    node.me = node                            # a cycle: only the collector frees it
+    gone = weakref.ref(node)
+    del node
+    gc.collect()
+    assert gone() is None
+    gc.unfreeze()

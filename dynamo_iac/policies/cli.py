@@ -7,9 +7,12 @@ from typing import Optional
 
 import typer
 
+from ..preview.gcpause import gc_paused
+
 
 def register(app: typer.Typer) -> None:
     @app.command("policy")
+    @gc_paused
     def policy_cmd(
         stack: Optional[str] = typer.Option(None, "-s", "--stack",
                                             help="stack name (stacks/Pulumi.<stack>.yaml) or the path of a stack file"),
@@ -47,15 +50,12 @@ def register(app: typer.Typer) -> None:
             raise DynamoIacError("no stack given", "-s/--stack", "pass -s <stack>, e.g. -s aws-p5-disagg")
         from .runner import evaluate_stack
 
-        from ..preview.stack import cyclic_gc_paused
-
         err = Console(stderr=True, highlight=False)
-        with cyclic_gc_paused():
-            if as_json or not err.is_terminal:
+        if as_json or not err.is_terminal:
+            report = evaluate_stack(stack, config_file=config, root=root)
+        else:
+            with err.status(f"running stack {stack} offline and checking {len(RULES)} rules…"):
                 report = evaluate_stack(stack, config_file=config, root=root)
-            else:
-                with err.status(f"running stack {stack} offline and checking {len(RULES)} rules…"):
-                    report = evaluate_stack(stack, config_file=config, root=root)
         if as_json:
             sys.stdout.write(report.to_json())
         else:

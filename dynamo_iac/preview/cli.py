@@ -12,6 +12,8 @@ from typing import Any, Optional
 
 import typer
 
+from .gcpause import gc_paused
+
 
 def _clear(out: Path) -> None:
     """Outputs of an earlier run must not outlive a failed one."""
@@ -58,6 +60,7 @@ def plan_stack(stack: str, out: Path | None, *, status: Any = None, root: Path |
 
 def register(app: typer.Typer) -> None:
     @app.command("plan")
+    @gc_paused
     def plan_cmd(
         stack: str = typer.Option("aws-p5-disagg", "-s", "--stack",
                                   help="stack name (stacks/Pulumi.<stack>.yaml) or the path of a stack file"),
@@ -78,18 +81,16 @@ def register(app: typer.Typer) -> None:
         from .report import tree_lines
 
         from ..stacks.config import read_stack_file, stack_name
-        from .stack import cyclic_gc_paused
 
         name = stack_name(stack, read_stack_file(stack, root)[2])
         out_dir = out or Path("out") / name
         err = Console(stderr=True, highlight=False)
         con = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-        with cyclic_gc_paused():
-            if err.is_terminal and not as_json:
-                with err.status(f"planning {stack} …") as status:
-                    parts = plan_stack(stack, out_dir, status=status, root=root, crd_dir=crd_dir)
-            else:
-                parts = plan_stack(stack, out_dir, root=root, crd_dir=crd_dir)
+        if err.is_terminal and not as_json:
+            with err.status(f"planning {stack} …") as status:
+                parts = plan_stack(stack, out_dir, status=status, root=root, crd_dir=crd_dir)
+        else:
+            parts = plan_stack(stack, out_dir, root=root, crd_dir=crd_dir)
         run, policy = parts["run"], parts["policy"]
         if as_json:
             sys.stdout.write((out_dir / "plan.json").read_text())

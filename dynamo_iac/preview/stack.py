@@ -11,12 +11,10 @@ created exactly when the stack has a token) and the placeholder is masked like t
 """
 from __future__ import annotations
 
-import gc
 import json
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..stacks.config import StackConfig, parse, read_stack_file, repo_root, stack_name
 from .record import SECRET, StackRecord
@@ -61,22 +59,6 @@ def engine_config(raw: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
 
 def masked_config(raw: dict[str, Any]) -> dict[str, Any]:
     return {str(k): (SECRET if _is_secure(v) or str(k).endswith(":hfToken") else v) for k, v in sorted(raw.items())}
-
-
-@contextmanager
-def cyclic_gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a command plans a stack. The run loads the
-    cloud SDKs' classes (tens of thousands of long-lived objects) and the CRD schemas, and every
-    later collection re-scans them all: about a sixth of `dynamo-iac plan`'s time, for nothing
-    (peak memory is the same, ~150 MB, with or without it). Reference counting still frees
-    everything else; the collector is back on when the block ends."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def run_stack(stack: str, root: Path | None = None) -> StackRun:
