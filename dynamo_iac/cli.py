@@ -60,13 +60,14 @@ def import_cmd(
     """Import an existing DGD manifest into the typed model and print it as YAML or Python."""
     import yaml
 
+    from . import yamlio
     from .graph import DynamoGraph
     from .targets.k8s.render import dump_all
 
     if to not in ("yaml", "python"):
         raise DynamoIacError(f"--to {to!r} is not supported", "--to", "use yaml or python")
     try:
-        docs = [d for d in yaml.safe_load_all(file.read_text()) if d is not None]
+        docs = [d for d in yamlio.load_all(file.read_text()) if d is not None]
     except yaml.YAMLError as e:
         raise DynamoIacError(f"not valid YAML: {e}", str(file), "fix the YAML syntax") from None
     graphs, skipped = [], []

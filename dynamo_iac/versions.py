@@ -5,14 +5,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-import yaml
 
+from . import yamlio
 from .errors import ConfigError
 
 
 @lru_cache(maxsize=1)
 def _table() -> dict:
-    return yaml.safe_load(resources.files("dynamo_iac.data").joinpath("versions.yaml").read_text())
+    return yamlio.load(resources.files("dynamo_iac.data").joinpath("versions.yaml").read_text())
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from .. import yamlio
 from ..errors import GraphError
 
 
@@ -18,7 +19,7 @@ def load_graph(ref: str, base_dir: str | Path | None = None):
         if not path.is_file():
             raise GraphError(f"graph file {str(path)!r} does not exist", "graph", "check the path")
         try:
-            docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+            docs = [d for d in yamlio.load_all(path.read_text()) if d is not None]
         except yaml.YAMLError as e:
             raise GraphError(f"{path}: not valid YAML ({e})", "graph", "fix the YAML syntax") from None
         dgds = [d for d in docs if isinstance(d, dict) and d.get("kind") == "DynamoGraphDeployment"]

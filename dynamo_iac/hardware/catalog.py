@@ -21,6 +21,7 @@ from typing import Any, Iterable
 import yaml
 from pydantic import ValidationError
 
+from .. import yamlio
 from ..errors import ConfigError, Problem
 from .fabric import pod_request
 from .model import InstanceType
@@ -95,7 +96,7 @@ def _parse(text: str, source: str, known: dict[str, InstanceType] | None = None)
     """Entries of one catalog file; `known` entries are what a same-named entry is merged onto."""
     known = known or {}
     try:
-        doc = yaml.safe_load(text)
+        doc = yamlio.load(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"{source}: not valid YAML ({e})", source, "fix the YAML syntax") from None
     doc = {} if doc is None else doc

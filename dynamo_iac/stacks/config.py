@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .. import yamlio
 from ..errors import ConfigError, Problem
 from ..hardware.pool import GpuPool
 
@@ -221,7 +222,7 @@ def read_stack_file(stack: str, root: Path | None = None) -> tuple[dict[str, Any
         raise ConfigError(f"no stack {stack!r} ({path} does not exist)", "-s/--stack",
                           (f"did you mean {close[0]!r}? " if close else "") + f"available: {', '.join(names)}")
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
+        doc = yamlio.load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"not valid YAML: {e}", str(path), "fix the YAML syntax") from None
     raw = doc.get("config") or {}

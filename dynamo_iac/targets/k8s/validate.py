@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from ... import yamlio
 from ...errors import ConfigError, Problem
 from .merge import prune_nulls
 
@@ -40,7 +41,6 @@ def default_crd_dir() -> Path | None:
     return None
 
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)    # libyaml: the CRDs are megabytes
 
 
 def _crd_files(crd_path: str, kind: str | None) -> list[Path]:
@@ -57,7 +57,7 @@ def _crd_files(crd_path: str, kind: str | None) -> list[Path]:
 def _extract(data: bytes, source: str = "") -> list[list]:
     """[apiVersion, kind, openAPIV3Schema] of every CRD version in one YAML file."""
     try:
-        docs = list(yaml.load_all(data, Loader=_Loader))
+        docs = list(yamlio.load_all(data))
     except yaml.YAMLError as e:
         raise ConfigError(f"{source}: not valid YAML ({e})", "--crd-dir", "point at CRD YAML files") from None
     out: list[list] = []

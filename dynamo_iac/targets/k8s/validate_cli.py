@@ -14,12 +14,13 @@ def validate_files(files: list[Path], crd_dir: Path | None, schema_only: bool,
     """Error lines for every document of every file; a file with no document is an error."""
     import yaml
 
+    from ... import yamlio
     from .validate import check_manifest
 
     lines: list[str] = []
     for f in files:
         try:
-            docs = list(yaml.safe_load_all(f.read_text()))
+            docs = list(yamlio.load_all(f.read_text()))
         except (OSError, yaml.YAMLError) as e:
             lines.append(f"{f}: cannot read YAML: {e}")
             continue
