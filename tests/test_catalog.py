@@ -28,8 +28,9 @@ def _problems(tmp_path, text):
     ("- a\n- b\n", ": (top level)", "not a mapping"),
     ("instance:\n  - " + ENTRY + "}\n", ": instance", "did you mean 'instances'"),
     ("instances: {a: 1}\n", ": instances", "not a list"),
-    ("instances:\n  - " + ENTRY + ", gpu_memory_gb: -80}\n".replace("gpu_memory_gb: 80, ", ""),
+    (("instances:\n  - " + ENTRY + ", gpu_memory_gb: -80}\n").replace("gpu_memory_gb: 80, ", ""),
      ": instances[0].gpu_memory_gb", "greater than 0"),
+    ("instances:\n  - " + ENTRY + ", gpus: 4}\n", "", "found duplicate key 'gpus' (first given on line 2)"),
     ("instances:\n  - " + ENTRY.replace("vcpus: 8", "vcpus: -1") + "}\n", ": instances[0].vcpus", "greater than 0"),
     ("instances:\n  - " + ENTRY.replace("2026-01-01", "not a date") + "}\n", ": instances[0].source.date", "YYYY-MM-DD"),
     ("instances:\n  - " + ENTRY + ", prices: [{option: on-demand, usd_per_hour: -5, region: r, "

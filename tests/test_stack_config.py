@@ -155,3 +155,12 @@ def test_graph_path_to_a_class_says_so(tmp_path, attr, expect):
     (p,) = e.value.problems
     assert p.message == f"stack_graphs_cls:{attr} is a class ({expect}), not a graph or a function returning one"
     assert "DynamoGraph instance" in p.fix and "Field required" not in str(e.value)
+
+
+def test_a_key_given_twice_is_an_error_not_last_wins(tmp_path):
+    """PyYAML keeps the last of two equal keys; Pulumi rejects the file — so do we, naming both lines."""
+    root = _stack(tmp_path, BASE.replace("nodes: 2,", "nodes: 1, nodes: 3,"))
+    with pytest.raises(ConfigError) as e:
+        load_stack("t", root)
+    (p,) = e.value.problems
+    assert "found duplicate key 'nodes' (first given on line 6)" in str(p)

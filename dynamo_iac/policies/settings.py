@@ -24,6 +24,7 @@ from typing import Any, Mapping, Sequence
 
 from pydantic import ValidationError
 
+from .. import yamlio
 from ..errors import ConfigError, Problem
 from .model import LEVELS, Level, Rule, RuleConfig
 
@@ -107,7 +108,7 @@ class PolicySettings:
         except OSError as e:
             raise ConfigError(f"cannot read: {e.strerror}", str(path), "pass an existing JSON or YAML file") from None
         try:
-            doc = yaml.safe_load(text)         # YAML is a superset of JSON
+            doc = yamlio.load(text)         # YAML is a superset of JSON
         except yaml.YAMLError as e:
             raise ConfigError(f"not valid JSON/YAML: {e}", str(path), "fix the syntax") from None
         if isinstance(doc, Mapping) and isinstance(doc.get("config"), Mapping):

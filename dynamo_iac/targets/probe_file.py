@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import yamlio
 from ..errors import ConfigError, Problem
 from .probes import default_failure_patterns, probe_from_spec
 
@@ -130,7 +131,7 @@ def load_probes(path: str | Path | None) -> ProbeFile:
     if not p.is_file():
         raise ConfigError(f"probe file {str(p)!r} does not exist", "--probes", "check the path")
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yamlio.load(p.read_text())
     except yaml.YAMLError as e:
         raise ConfigError(f"{p}: not valid YAML ({e})", "--probes", "fix the YAML syntax") from None
     return parse_probes(data, str(p))

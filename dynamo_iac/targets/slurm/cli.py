@@ -10,6 +10,7 @@ from typing import Any, Callable, Optional
 
 import typer
 
+from ... import yamlio
 from ...errors import ConfigError, DynamoIacError
 
 app = typer.Typer(help="Run a graph as ONE sbatch job: steps pinned by the allocation map, probes with "
@@ -117,7 +118,7 @@ def _allocation(path: Optional[Path]):
     if not path.is_file():
         raise ConfigError(f"{path} does not exist", "--allocation", "check the path")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yamlio.load(path.read_text())
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML/JSON ({e})", "--allocation", "fix the syntax") from None
     return load_allocation(data.get("allocation", data) if isinstance(data, dict) else data, str(path))

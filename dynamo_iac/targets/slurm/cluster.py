@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ... import yamlio
 from ...errors import ConfigError, Problem
 
 # sbatch --time: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS, or UNLIMITED/INFINITE.
@@ -280,7 +281,7 @@ def load_cluster(path: str | Path) -> SlurmCluster:
     if not p.is_file():
         raise ConfigError(f"cluster file {str(p)!r} does not exist", "cluster", "check the --cluster path")
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yamlio.load(p.read_text())
     except yaml.YAMLError as e:
         raise ConfigError(f"{p}: not valid YAML ({e})", "cluster", "fix the YAML syntax") from None
     return SlurmCluster.from_dict(data, source=str(p))

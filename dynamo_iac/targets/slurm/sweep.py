@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from ... import yamlio
 from ...errors import ConfigError, DynamoIacError
 from ...graph.model import DynamoGraph
 from ..probe_file import DEFAULT as NO_EXTRA_PROBES, ProbeFile
@@ -43,7 +44,7 @@ class Point:
 
 def parse_value(text: str) -> Any:
     try:
-        v = yaml.safe_load(text)
+        v = yamlio.load(text)
     except yaml.YAMLError:
         return text
     return v if isinstance(v, (int, float, bool, str)) or v is None else text
