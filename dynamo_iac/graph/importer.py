@@ -28,16 +28,29 @@ _FLAG_MODEL = ("--model", "--model-path")
 _VAR = re.compile(r"^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$")
 
 
-def _tokens(command: list[str] | None, args: list[str] | None) -> list[str]:
+_SHELLS = {"sh", "bash", "dash", "zsh", "ash"}
+
+
+def _tokens(command: list[str] | None, args: list[str] | None, path: str = "") -> list[str]:
+    """The argv of a container: each command/args element is one argument, except the script of
+    a shell's -c, which is split the way the shell would (line continuations, quotes, comments).
+    An unbalanced quote in a script is an error (the pod would fail the same way)."""
+    argv = list(command or []) + list(args or [])
     out: list[str] = []
-    for part in (command or []) + (args or []):
-        if any(ch in part for ch in " \n\t"):
-            try:
-                out += shlex.split(part)
-            except ValueError:
-                out += part.split()
-        else:
+    script_at = None
+    if argv and argv[0].rsplit("/", 1)[-1] in _SHELLS:
+        script_at = next((i + 1 for i, a in enumerate(argv[1:], 1)
+                          if a.startswith("-") and not a.startswith("--") and "c" in a), None)
+    for i, part in enumerate(argv):
+        if i != script_at:
             out.append(part)
+            continue
+        try:
+            out += shlex.split(part.replace("\\\n", " "), comments=True)
+        except ValueError as e:
+            field = "command" if i < len(command or []) else "args"
+            raise GraphError(f"the shell script cannot be parsed: {e}", path + field,
+                             "balance the quotes in the script") from None
     return out
 
 
@@ -114,7 +127,7 @@ class _Importer:
     # one component of either version, already split into neutral pieces
     def component(self, name: str, ctype: str, sub: str | None, main: dict, pod_spec: dict,
                   pod_meta: dict, extra: dict, gpus: int | None, nodes: int | None,
-                  rvo: str | None, replicas: int | None) -> Any:
+                  rvo: str | None, replicas: int | None, main_path: str = "") -> Any:
         typed, container = _split_main(main)
         common: dict[str, Any] = dict(name=name, container=container, pod_spec=pod_spec, pod_metadata=pod_meta,
                                       extra=extra, extra_api=self.api, generate_command=False,
@@ -125,7 +138,7 @@ class _Importer:
         else:
             common["replicas"] = replicas
         env = _env_values(main)
-        tokens = _tokens(typed.get("command"), typed.get("args"))
+        tokens = _tokens(typed.get("command"), typed.get("args"), main_path)
         if ctype == "frontend":
             mode = _flag(tokens, ("--router-mode",), env) or env.get("DYN_ROUTER_MODE")
             port = _int(_flag(tokens, ("--http-port",), env))
@@ -152,7 +165,11 @@ class _Importer:
         template = c.pop("podTemplate", {}) or {}
         pod_spec = copy.deepcopy(template.get("spec", {}) or {})
         containers = pod_spec.pop("containers", []) or []
-        main = next((x for x in containers if x.get("name") == "main"), None)
+        mains = [k for k, x in enumerate(containers) if x.get("name") == "main"]
+        if len(mains) > 1:   # a list-map keyed by name: the API server rejects it; never drop one
+            raise GraphError(f"{len(mains)} containers are named 'main'", f"podTemplate.spec.containers[{mains[1]}].name",
+                             "give each container a unique name (exactly one is `main`)")
+        main = containers[mains[0]] if mains else None
         if main is None or ctype not in ("frontend", "worker", "prefill", "decode", "planner"):
             return RawComponent(name=name, type=str(ctype), spec={**({"type": ctype} if ctype else {}),
                                                                      "podTemplate": template, **c}, api="v1beta1")
@@ -177,7 +194,8 @@ class _Importer:
             if not c["multinode"]:
                 c.pop("multinode")
         return self.component(name, ctype, None, main, pod_spec, meta.get("metadata", {}) or {}, c,
-                              gpus, nodes, c.pop("runtimeVersionOverride", None), c.pop("replicas", None))
+                              gpus, nodes, c.pop("runtimeVersionOverride", None), c.pop("replicas", None),
+                              f"podTemplate.spec.containers[{mains[0]}].")
 
     def v1alpha1(self, name: str, s: dict) -> Any:
         s = copy.deepcopy(s)
@@ -208,7 +226,8 @@ class _Importer:
         if main is None:
             main = {}
         return self.component(name, ctype, sub, main, eps, pod_meta, s, gpus, nodes,
-                              s.pop("runtimeVersionOverride", None), s.pop("replicas", None))
+                              s.pop("runtimeVersionOverride", None), s.pop("replicas", None),
+                              "extraPodSpec.mainContainer.")
 
 
 def _lone_roles_to_agg(workers: list[Worker], api: str) -> None:

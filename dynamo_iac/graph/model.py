@@ -233,7 +233,9 @@ class Frontend(_Component):
 
 
 class Planner(_Component):
-    pass
+    config: dict[str, Any] = Field(default_factory=dict,
+                                   description="planner --config keys (optimization_target, adjustment intervals …); "
+                                               "environment and backend are filled in")
 
 
 class Worker(_Component):

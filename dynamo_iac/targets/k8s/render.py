@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from ...errors import GraphError
-from ...graph.commands import frontend_command, worker_command
+from ...graph.commands import frontend_command, planner_command, worker_command
 from ...graph.model import DEFAULT_NAMES, DynamoGraph, Frontend, Planner, Worker, _Component, grove_name_problems
 from .convert import convert_component, convert_spec
 from .merge import merge, prune_nulls
@@ -102,7 +102,7 @@ def _parts(graph: DynamoGraph, comp: _Component, target: RenderTarget) -> _Parts
     elif isinstance(comp, Frontend):
         command, args = frontend_command(comp)
     else:
-        command, args = list(comp.command or []), list(comp.args or [])
+        command, args = planner_command(graph, comp)
     if command:
         c["command"] = command
     if args:
