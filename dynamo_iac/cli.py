@@ -38,7 +38,8 @@ def report_error(e: DynamoIacError) -> None:
 @app.command("render")
 def render_cmd(
     graph: str = typer.Argument(..., help="graph file (YAML) or python module:attr"),
-    api: str = typer.Option("v1beta1", "--api", help="DGD API version: v1beta1 | v1alpha1"),
+    api: Optional[str] = typer.Option(None, "--api", help="DGD API version: v1beta1 | v1alpha1 "
+                                      "(default: the newest the graph's Dynamo release serves)"),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="write here instead of stdout"),
 ) -> None:
     """Render a graph to a DynamoGraphDeployment manifest (no cluster facts applied)."""
@@ -46,9 +47,21 @@ def render_cmd(
 
     text = load_graph(graph).to_yaml(api)
     if out:
-        out.write_text(text)
+        write_output(out, text)
     else:
         sys.stdout.write(text)
+
+
+def write_output(out: Path, text: str) -> None:
+    """Write a command's output file, or say why it cannot be written."""
+    if out.is_dir():
+        raise DynamoIacError(f"{out} is a directory", "--out", f"name a file, e.g. {out / 'dgd.yaml'}")
+    if not out.parent.is_dir():
+        raise DynamoIacError(f"directory {out.parent} does not exist", "--out", f"create it: mkdir -p {out.parent}")
+    try:
+        out.write_text(text)
+    except OSError as e:
+        raise DynamoIacError(f"cannot write {out}: {e.strerror}", "--out", "choose a writable path") from None
 
 
 @app.command("import")
@@ -66,6 +79,9 @@ def import_cmd(
 
     if to not in ("yaml", "python"):
         raise DynamoIacError(f"--to {to!r} is not supported", "--to", "use yaml or python")
+    if to == "python" and api is not None:
+        raise DynamoIacError("--api applies to --to yaml; the Python graph renders either API", "--api",
+                             "drop --api, and call graph.to_dgd(api=...) in the program")
     try:
         docs = [d for d in yamlio.load_all(file.read_text()) if d is not None]
     except yaml.YAMLError as e:

@@ -477,7 +477,13 @@ class DynamoGraph(_Model):
     def to_dgd(self, api: str | None = None, target: Any = None) -> dict:
         from ..targets.k8s.render import render_dgd
 
-        return render_dgd(self, api or self.source_api, target)
+        return render_dgd(self, self.default_api() if api is None else api, target)
+
+    def default_api(self) -> str:
+        """The API to_dgd() renders when none is given: the imported file's, when the graph's Dynamo
+        release serves it, else the newest one that release serves."""
+        served = self.release().dgd_api
+        return self.source_api if self.source_api in served else served[-1]
 
     def to_yaml(self, api: str | None = None, target: Any = None) -> str:
         from ..targets.k8s.render import dump_yaml

@@ -85,17 +85,24 @@ class RenderTarget:
     gpu_toleration: bool = False                         # tolerate nvidia.com/gpu:NoSchedule (tainted GPU pools)
     zone_affinity_label: str | None = None               # keep workers in one zone (EFA: one AZ)
     tolerations: tuple[dict, ...] = ()                   # of the pool's taints (tolerations_for(pool_taints))
+    # the model-cache PVC is created outside the DGD (the DynamoDeployment component creates it),
+    # so a ModelCache(create=True) renders as a mount of an existing claim in either API
+    model_cache_external: bool = False
     # per-worker targets (worker name → target) when the plan spreads workers over pools
     components: tuple[tuple[str, "RenderTarget"], ...] = ()
 
-    def overlay_for(self, gpus_per_pod: int) -> FabricOverlay:
+    def overlay_for(self, gpus_per_pod: int, role: str | None = None, nodes: int = 1) -> FabricOverlay:
         """The fabric overlay of one GPU worker pod (its fabric share depends on its GPU count),
-        with the tolerations of the pool's taints first."""
+        with the tolerations of the pool's taints first. `role` / `nodes` (the worker's role and
+        the nodes a replica spans): a pod that does not use the fabric (hardware.fabric.uses_fabric:
+        no KV exchange, one node) gets none, as the planner packs it by GPUs only."""
         overlay = self.overlay
         if self.instance is not None and gpus_per_pod >= 1:
+            from ...hardware.fabric import uses_fabric
             from .fabrics import overlay_for
 
-            overlay = overlay_for(self.instance, gpus_per_pod)
+            use = role is None or uses_fabric(role, nodes)
+            overlay = overlay_for(self.instance, gpus_per_pod) if use else FabricOverlay()
         if self.tolerations and gpus_per_pod >= 1:
             overlay = replace(overlay, tolerations=merge_tolerations(self.tolerations, overlay.tolerations))
         return overlay

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from ... import versions
 from ...errors import GraphError
 from ...graph.commands import frontend_command, planner_command, worker_command
 from ...graph.model import DEFAULT_NAMES, DynamoGraph, Frontend, Planner, Worker, _Component, grove_name_problems
@@ -92,7 +93,7 @@ def _parts(graph: DynamoGraph, comp: _Component, target: RenderTarget) -> _Parts
             if problems:
                 raise GraphError(problems)
         p.gpus_per_pod = comp.gpu_count // p.nodes
-        overlay = target.overlay_for(p.gpus_per_pod)
+        overlay = target.overlay_for(p.gpus_per_pod, comp.role, p.nodes)
     c: dict[str, Any] = {"name": "main"}
     image = _image(graph, comp, overlay)
     if image:
@@ -274,7 +275,19 @@ def render_dgd(graph: DynamoGraph, api: str = "v1beta1", target: RenderTarget | 
     if api not in API_VERSIONS:
         raise GraphError(f"unknown API version {api!r}", "api", "use 'v1beta1' or 'v1alpha1'")
     graph.check()
+    served = graph.release().dgd_api
+    if api not in served:
+        raise GraphError(f"Dynamo {graph.dynamo_version}'s operator serves only {', '.join(served)}; it cannot run "
+                         f"a {api} DynamoGraphDeployment", "dynamo_version",
+                         f"render api={served[-1]!r}, or use a dynamo_version that serves {api} "
+                         f"({', '.join(v for v in versions.known_versions() if api in versions.release(v).dgd_api)})")
     target = target or RenderTarget()
+    cache = graph.model.cache if graph.model else None
+    creates_pvc = cache is not None and cache.create and not target.model_cache_external
+    if creates_pvc and api == "v1beta1":
+        raise GraphError("a v1beta1 DynamoGraphDeployment cannot create a PVC (only v1alpha1 spec.pvcs can)",
+                         "model.cache.create", "render api='v1alpha1', create the PVC yourself and set "
+                         "create=False, or deploy with DynamoDeployment, which creates it")
     comps: list[_Component] = []
     if graph.frontend is not None:
         comps.append(graph.frontend)
@@ -292,7 +305,6 @@ def render_dgd(graph: DynamoGraph, api: str = "v1beta1", target: RenderTarget | 
     meta = merge(meta, graph.metadata_extra)
     spec: dict[str, Any] = {}
     spec_adds: list[dict] = []
-    cache = graph.model.cache if graph.model else None
     if api == "v1beta1":
         spec["components"] = [_with_extra(_v1beta1(graph, p), p.comp, api, p.name, spec_adds) for p in parts]
         for rc in graph.extra_components:
@@ -307,8 +319,8 @@ def render_dgd(graph: DynamoGraph, api: str = "v1beta1", target: RenderTarget | 
         if graph.env:
             spec["envs"] = _env_list(graph.env)
         if cache is not None and any(c.generate_command for c in comps):
-            pvc: dict[str, Any] = {"name": cache.pvc, "create": cache.create}
-            if cache.create:
+            pvc: dict[str, Any] = {"name": cache.pvc, "create": creates_pvc}
+            if creates_pvc:
                 pvc.update(size=cache.size, storageClass=cache.storage_class, volumeAccessMode=cache.access_mode)
             spec["pvcs"] = [pvc]
     if any(w.generate_command for w in graph.workers):   # imports keep theirs in spec_extra, if any
