@@ -41,8 +41,8 @@ def plan_stack(stack: str, out: Path | None, *, status: Any = None, root: Path |
     step(f"running stack {stack} offline …")
     run = run_stack(stack, root)
     step("checking policies …")
-    _, raw, _ = read_stack_file(stack, root)
-    policy = evaluate_record(run.record, raw_config=raw)
+    _, raw, path = read_stack_file(stack, root)
+    policy = evaluate_record(run.record, raw_config=raw, config_file=path.name)
     step("validating manifests …")
     objs = manifests(run.record)
     checks = check_manifests(objs, crd)
@@ -78,7 +78,7 @@ def register(app: typer.Typer) -> None:
         allocation map, cost, policy report, and every Kubernetes manifest."""
         from rich.console import Console
 
-        from .report import tree_lines
+        from .report import MANIFEST_UNKNOWN, manifest_unknowns, tree_lines
 
         from ..stacks.config import read_stack_file, stack_name
 
@@ -115,9 +115,12 @@ def register(app: typer.Typer) -> None:
             render_policy(policy, con)
             con.rule("manifests")
             checks = parts["checks"]
+            unknowns = manifest_unknowns(parts["manifests"])
             for f in parts["files"]:
-                note = checks.not_validated.get(f.removeprefix("manifests/"))
-                con.print(f"  {out_dir / f}" + (f"  ({note})" if note else ""), markup=False)
+                notes = [n for n in (checks.not_validated.get(f.removeprefix("manifests/")),) if n]
+                if f in unknowns:
+                    notes.append(f"known after apply, written as {MANIFEST_UNKNOWN}: {', '.join(unknowns[f])}")
+                con.print(f"  {out_dir / f}" + "".join(f"  ({n})" for n in notes), markup=False)
             con.print(f"  {out_dir / 'plan.json'}", markup=False)
             if checks.crd is None:
                 con.print(f"[yellow]note:[/yellow] Dynamo CRD schema check skipped (no CRD available): "

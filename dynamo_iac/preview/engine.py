@@ -42,20 +42,70 @@ def _clean(value: Any, path: str, secrets: list[str]) -> Any:
     return value
 
 
+def _type_of(annotation: Any) -> Any:
+    from pulumi import _types
+
+    return _types.unwrap_optional_type(annotation) if annotation is not None else None
+
+
+def _computed(value: Any, typ: Any) -> Any:
+    """An echoed input with every field its output type declares but the program left unset
+    marked unknown, at any depth: such a field (a security group id inside vpcConfig, a
+    Filestore network's ipAddresses) is the provider's to compute, so a preview does not know
+    it. Without this the SDK reads it as a known None and passes null/'' on to other resources."""
+    import typing
+
+    from pulumi import _types
+    from pulumi.runtime import rpc
+
+    typ = _type_of(typ)
+    if rpc.is_rpc_secret(value):
+        return rpc.wrap_rpc_secret(_computed(rpc.unwrap_rpc_secret(value), typ))
+    if typ is None:
+        return value
+    args = typing.get_args(typ)
+    if isinstance(value, dict) and _types.is_output_type(typ):
+        fields = _types.output_type_types(typ)
+        out = {k: _computed(v, fields.get(k)) for k, v in value.items()}
+        out.update({k: rpc.UNKNOWN for k in fields if k not in value})
+        return out
+    if isinstance(value, dict) and len(args) == 2:           # Mapping[str, T]
+        return {k: _computed(v, args[1]) for k, v in value.items()}
+    if isinstance(value, list) and len(args) == 1:           # Sequence[T]
+        return [_computed(v, args[0]) for v in value]
+    return value
+
+
+# Providers that return the planned object itself in a preview (nothing nested is computed
+# before apply): the Kubernetes provider echoes its inputs, so `ns.metadata.name` stays known.
+_ECHOING_PROVIDERS = ("kubernetes:",)
+
+
 def run_program(program: Callable[[], None], *, project: str, stack: str, config: dict[str, str] | None = None,
                 secret_keys: list[str] | None = None) -> StackRecord:
     import pulumi
+    from pulumi import _types
     from pulumi.runtime import mocks, rpc, settings
     from pulumi.runtime.config import set_all_config
 
     record = StackRecord(stack=stack, project=project)
     seen: dict[str, RecordedResource] = {}
     duplicates: list[str] = []
+    classes: dict[str, type] = {}       # type token → the SDK class, for its output types
+
+    def _learn_class(args: pulumi.ResourceTransformationArgs) -> None:
+        classes.setdefault(args.type_, type(args.resource))
+        return None
 
     class _Mocks(pulumi.runtime.Mocks):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-            # echo inputs; everything computed stays unknown, as in a real preview
-            return None, dict(args.inputs)
+            # echo inputs; top-level outputs not among them stay unknown (the SDK's preview rule),
+            # nested ones are marked unknown here — as the provider's own preview would
+            cls = classes.get(args.typ)
+            if cls is None or not args.custom or args.typ.startswith(_ECHOING_PROVIDERS):
+                return None, dict(args.inputs)
+            types = _types.resource_types(cls)
+            return None, {k: _computed(v, types.get(k)) for k, v in args.inputs.items()}
 
         def call(self, args: pulumi.runtime.MockCallArgs):
             return {}
@@ -80,6 +130,9 @@ def run_program(program: Callable[[], None], *, project: str, stack: str, config
 
     m = _Mocks()
     monitor = _Monitor(m)
+    # a fresh root stack per run: set_mocks keeps an existing one, and with it the exports
+    # (and transformations) of the previous run in this process
+    settings.ROOT.set(None)
     pulumi.runtime.set_mocks(m, project=project, stack=stack, preview=True, monitor=monitor)
     set_all_config(dict(config or {}), list(secret_keys or []))
     error: list[BaseException] = []
@@ -87,6 +140,7 @@ def run_program(program: Callable[[], None], *, project: str, stack: str, config
     @pulumi.runtime.test
     def _run():
         try:
+            pulumi.runtime.register_stack_transformation(_learn_class)
             program()
         except BaseException as e:   # surfaced below, outside the event loop
             error.append(e)

@@ -10,6 +10,10 @@ from typing import Any
 
 from .record import SECRET, UNKNOWN, RecordedResource, StackRecord
 
+# What a manifest holds where the value is known only after apply (a file system's address …):
+# never '' or null, which `kubectl apply --dry-run=server` would accept as a real value.
+MANIFEST_UNKNOWN = "${known-after-apply}"
+
 # Kubernetes resources whose inputs are an object to apply; helm releases and providers are not.
 _NOT_MANIFESTS = re.compile(r"^kubernetes:(helm\.sh/|yaml/|kustomize/|index:Provider|pulumi:)|^pulumi:providers:")
 
@@ -70,13 +74,36 @@ def manifests(record: StackRecord) -> list[tuple[str, dict[str, Any]]]:
             meta["name"] = name = r.name
         ns = meta.get("namespace")
         stem = f"{kind.lower()}-{ns + '-' if isinstance(ns, str) else ''}{name}"
-        out.append((re.sub(r"[^A-Za-z0-9_.-]+", "-", stem) + ".yaml", obj))
+        out.append((re.sub(r"[^A-Za-z0-9_.-]+", "-", stem) + ".yaml", _placeholders(obj)))
     out.sort(key=lambda x: x[0])
     return out
 
 
+def _placeholders(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _placeholders(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_placeholders(v) for v in value]
+    return MANIFEST_UNKNOWN if value == UNKNOWN else value
+
+
+def unknown_paths(value: Any, path: str = "") -> list[str]:
+    """Where a manifest holds MANIFEST_UNKNOWN (dotted paths, list indices in brackets)."""
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in unknown_paths(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in unknown_paths(v, f"{path}[{i}]")]
+    return [path] if value == MANIFEST_UNKNOWN else []
+
+
+def manifest_unknowns(objs: list[tuple[str, dict[str, Any]]]) -> dict[str, list[str]]:
+    """file → paths of values known only after apply (the file cannot be applied as it is)."""
+    return {f"manifests/{fname}": paths for fname, obj in objs if (paths := unknown_paths(obj))}
+
+
 def plan_json(record: StackRecord, *, capacity: dict | None, cost: dict | None,
-              policy: list[dict] | None, manifest_files: list[str], checks: dict[str, Any]) -> str:
+              policy: list[dict] | None, manifest_files: list[str], checks: dict[str, Any],
+              unknowns: dict[str, list[str]]) -> str:
     doc = {
         "stack": record.stack,
         "project": record.project,
@@ -91,9 +118,10 @@ def plan_json(record: StackRecord, *, capacity: dict | None, cost: dict | None,
         "cost": cost,
         "policy": policy or [],
         "manifests": manifest_files,
+        "manifest_unknowns": unknowns,
         "manifest_problems": checks.get("problems", []),
         "manifest_checks": {k: v for k, v in checks.items() if k != "problems"},
-        "legend": {"unknown": UNKNOWN, "secret": SECRET},
+        "legend": {"unknown": UNKNOWN, "secret": SECRET, "unknown_in_manifests": MANIFEST_UNKNOWN},
     }
     return json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"
 
@@ -113,8 +141,10 @@ def write_outputs(out_dir: Path, record: StackRecord, **plan_parts: Any) -> list
     for old in mdir.glob("*.yaml"):
         old.unlink()
     files = []
-    for fname, obj in manifests(record):
+    objs = manifests(record)
+    for fname, obj in objs:
         _write(mdir / fname, dump_yaml(obj))
         files.append(f"manifests/{fname}")
-    _write(out_dir / "plan.json", plan_json(record, manifest_files=files, **plan_parts))
+    _write(out_dir / "plan.json", plan_json(record, manifest_files=files, unknowns=manifest_unknowns(objs),
+                                            **plan_parts))
     return files
