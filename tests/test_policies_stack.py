@@ -59,7 +59,7 @@ def test_broken_stack_shows_its_mistakes(broken) -> None:
         ("capacity-covers-plan", ng,
          f"pool h100 can grow to 2 node(s) but the capacity plan needs {need}: the graph never fully schedules"),
         ("config-secrets-encrypted", "",
-         "stack config dynamo-iac:hfToken holds a credential in plain text in Pulumi.<stack>.yaml"),
+         "stack config dynamo-iac:hfToken holds a credential in plain text in Pulumi.broken.yaml"),
         ("cost-budget", "", cost),
         ("disagg-requests-rdma", dgd,
          "DGD llama component DecodeWorker runs on h100 (p5.48xlarge, efa) but requests no vpc.amazonaws.com/efa: KV "

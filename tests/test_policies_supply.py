@@ -167,7 +167,7 @@ def test_config_secrets_encrypted() -> None:
     assert run("config-secrets-encrypted", config={"dynamo-iac:hfToken": "hf_abc", "aws:region": "us-east-1"},
                config_secure=frozenset()) == [(
         "config-secrets-encrypted", "",
-        "stack config dynamo-iac:hfToken holds a credential in plain text in Pulumi.<stack>.yaml")]
+        "stack config dynamo-iac:hfToken holds a credential in plain text in the stack file")]
     assert skipped("config-secrets-encrypted", config={"dynamo-iac:hfToken": "x"}) == [
         "which stack config values are encrypted is not visible here"]
 

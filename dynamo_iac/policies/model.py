@@ -131,6 +131,7 @@ class StackView:
     outputs: Mapping[str, Any] | None = None
     config: Mapping[str, Any] | None = None          # raw stack config "ns:key" → value
     config_secure: frozenset[str] | None = None     # keys stored as `secure:` (None = unknowable)
+    config_file: str | None = None                  # the stack file's name (Pulumi.<stack>.yaml), if known
 
     def of_type(self, *types: str) -> list[Resource]:
         return [r for r in self.resources if r.type in types]

@@ -114,21 +114,24 @@ def evaluate(stack: StackView, settings: PolicySettings | None = None, rules: Se
     return report
 
 
-def stack_view(record: StackRecord, raw_config: Mapping[str, Any] | None = None) -> StackView:
+def stack_view(record: StackRecord, raw_config: Mapping[str, Any] | None = None,
+               config_file: str | None = None) -> StackView:
     """A StackRecord as rules see it. raw_config: the stack file's `config:` mapping (keys
-    "ns:key"); `secure:` values are masked and remembered as secure."""
+    "ns:key"); `secure:` values are masked and remembered as secure. config_file: its name."""
+    from ..stacks.config import is_secure
+
     config, secure = None, None
     if raw_config is not None:
         config, secure_keys = {}, set()
         for k, v in raw_config.items():
-            if isinstance(v, Mapping) and set(v) == {"secure"}:
+            if is_secure(v):
                 secure_keys.add(str(k))
                 config[str(k)] = SECRET
             else:
                 config[str(k)] = v
         secure = frozenset(secure_keys)
     return StackView(resources=[from_recorded(r) for r in record.resources], outputs=dict(record.outputs),
-                     config=config, config_secure=secure)
+                     config=config, config_secure=secure, config_file=config_file)
 
 
 def settings_for(raw_config: Mapping[str, Any] | None, record: StackRecord | None, source: str,
@@ -146,14 +149,16 @@ def settings_for(raw_config: Mapping[str, Any] | None, record: StackRecord | Non
 
 def evaluate_record(record: StackRecord, settings: PolicySettings | None = None,
                     raw_config: Mapping[str, Any] | None = None, rules: Sequence[Rule] | None = None,
-                    catalog: Catalog | None = None) -> PolicyReport:
-    """Policy report of one offline run. Settings default to the stack's own `dynamo-iac:policy`."""
+                    catalog: Catalog | None = None, config_file: str | None = None) -> PolicyReport:
+    """Policy report of one offline run. Settings default to the stack's own `dynamo-iac:policy`;
+    config_file: the stack file's name (default Pulumi.<stack>.yaml)."""
     from .rules import RULES
 
     rules = list(RULES if rules is None else rules)
+    config_file = config_file or f"Pulumi.{record.stack}.yaml"
     if settings is None:
-        settings = settings_for(raw_config, record, f"Pulumi.{record.stack}.yaml", rules)
-    return evaluate(stack_view(record, raw_config), settings, rules, catalog, name=record.stack)
+        settings = settings_for(raw_config, record, config_file, rules)
+    return evaluate(stack_view(record, raw_config, config_file), settings, rules, catalog, name=record.stack)
 
 
 def evaluate_stack(stack: str, config_file: Any = None, root: Any = None) -> PolicyReport:
@@ -170,4 +175,4 @@ def evaluate_stack(stack: str, config_file: Any = None, root: Any = None) -> Pol
     if config_file is not None:
         settings = settings.merged(PolicySettings.load_file(Path(config_file), RULES))
     run = run_stack(stack, root)
-    return evaluate_record(run.record, settings, raw_config=raw)
+    return evaluate_record(run.record, settings, raw_config=raw, config_file=path.name)

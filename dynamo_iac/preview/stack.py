@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..stacks.config import StackConfig, parse, read_stack_file, repo_root, stack_name
+from ..stacks.config import (StackConfig, is_credential_key, is_secure, parse, read_stack_file, repo_root,
+                             stack_name)
 from .record import SECRET, StackRecord
 
 # stands in for a `secure:` value the offline engine cannot decrypt (never a real credential)
@@ -39,17 +40,13 @@ class StackRun:
         return self.built.get("graph")
 
 
-def _is_secure(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) == {"secure"}
-
-
 def engine_config(raw: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
     """Flat Pulumi config as the engine passes it (structured values JSON-encoded); `secure:`
     values → a placeholder, listed as secret keys."""
     cfg: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in raw.items():
-        if _is_secure(value):
+        if is_secure(value):
             cfg[str(key)] = ENCRYPTED_PLACEHOLDER
             secret_keys.append(str(key))
         else:
@@ -57,8 +54,21 @@ def engine_config(raw: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
     return cfg, sorted(secret_keys)
 
 
+def _mask_secure(value: Any) -> Any:
+    if is_secure(value):
+        return SECRET
+    if isinstance(value, dict):
+        return {k: _mask_secure(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_secure(v) for v in value]
+    return value
+
+
 def masked_config(raw: dict[str, Any]) -> dict[str, Any]:
-    return {str(k): (SECRET if _is_secure(v) or str(k).endswith(":hfToken") else v) for k, v in sorted(raw.items())}
+    """The stack config as reports show it: encrypted values (at any depth) and every value the
+    config-secrets-encrypted rule reads as a credential, plain or not, are masked."""
+    return {str(k): SECRET if is_credential_key(k) and v not in (None, "") else _mask_secure(v)
+            for k, v in sorted(raw.items())}
 
 
 def run_stack(stack: str, root: Path | None = None) -> StackRun:

@@ -7,6 +7,7 @@ and a suggestion; secrets (`dynamo-iac:hfToken`) are never read into this model.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,22 @@ from ..hardware.pool import GpuPool
 
 PROJECT = "dynamo-iac"
 SECRET_KEYS = ("hfToken",)
+# config names (after the namespace) that hold credentials: one predicate for the rule that
+# flags them in plain text (config-secrets-encrypted) and for every report that masks them
+_CREDENTIAL_NAME = re.compile(r"(token|password|passwd|secret|apikey|api_key|accesskey|privatekey|credential)",
+                              re.I)
+
+
+def is_secure(value: Any) -> bool:
+    """A `secure:` (encrypted) config value."""
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def is_credential_key(key: str) -> bool:
+    """`ns:name` whose name says it holds a credential (aws:secretKey, dynamo-iac:hfToken …)."""
+    return bool(_CREDENTIAL_NAME.search(str(key).split(":", 1)[-1]))
+
+
 # provider namespaces whose keys we pass through untouched (aws:region, kubernetes:context …)
 FOREIGN_NAMESPACES = ("aws", "azure-native", "gcp", "kubernetes", "pulumi")
 

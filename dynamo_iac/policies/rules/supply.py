@@ -168,17 +168,15 @@ SECRETS = Rule(
     refs=("policy-catalog #28",))
 
 
-_CONFIG_CREDENTIAL = re.compile(r"(token|password|passwd|secret|apikey|api_key|accesskey|privatekey|credential)",
-                                re.I)
-
-
 def check_config_secrets(stack: StackView, ctx: Context) -> Iterator[Finding]:
+    from ...stacks.config import is_credential_key
+
     if stack.config is None or stack.config_secure is None:
         raise NotApplicable("which stack config values are encrypted is not visible here")
     for key in sorted(stack.config):
-        name = key.split(":", 1)[-1]
-        if _CONFIG_CREDENTIAL.search(name) and key not in stack.config_secure and stack.config[key] not in (None, ""):
-            yield Finding(f"stack config {key} holds a credential in plain text in Pulumi.<stack>.yaml",
+        if is_credential_key(key) and key not in stack.config_secure and stack.config[key] not in (None, ""):
+            where_ = stack.config_file or "the stack file"
+            yield Finding(f"stack config {key} holds a credential in plain text in {where_}",
                           f"remove it and run: pulumi config set --secret {key} <value>")
 
 
