@@ -257,6 +257,10 @@ def check_manifest(obj: Any, crd_dir: Path | str | None = None,
         known = sorted(f"{a} {k}" for a, k in _crd_index(key))
         return [Problem("apiVersion", f"no CRD for {api} {kind} in {crd_path}", f"known: {', '.join(known)}")], []
     problems, sound = _schema_problems(obj, validator)
+    if sound:   # list-map keys and set items: structure the API server checks with the schema
+        from .listtypes import list_type_problems
+
+        problems += list_type_problems(obj, _raw_schema(key, api, kind))
     meta = obj.get("metadata")
     if not isinstance(meta, dict) or not (meta.get("name") or meta.get("generateName")):
         problems.append(Problem("metadata.name", "is required", "name the object (a DNS-1123 name)"))
