@@ -18,7 +18,9 @@ import pulumi
 from ..errors import ConfigError, Problem
 from ..hardware.model import InstanceType
 from ..hardware.pool import GpuPool
-from .common import POOL_LABEL, PlatformHints, component_type, desired_nodes, plan_graphs, pool_taints
+from .common import POOL_LABEL, PlatformHints, component_type, pool_taints
+from .common import label_problems
+from .composition import desired_nodes, plan_graphs
 
 CLOUD = "aws"
 MIN_KUBERNETES = (1, 30)
@@ -91,6 +93,7 @@ def validate(pools: Sequence[GpuPool], region: str, kubernetes_version: str, cat
             if not z.startswith(region):
                 problems.append(Problem(f"{path}.zones", f"zone {z!r} is not in region {region}",
                                         f"use zones of {region}, e.g. {region}a"))
+        problems += label_problems(p.labels, f"{path}.labels")
         for key in sorted(k for k in p.labels if reserved_label(k)):
             problems.append(Problem(f"{path}.labels", f"label {key!r} uses a prefix EKS reserves "
                                     f"({', '.join(d + '/' for d in EKS_RESERVED_LABEL_DOMAINS)}); the managed node "
@@ -147,13 +150,25 @@ class AwsGpuCluster(pulumi.ComponentResource):
                  vpc_id: str | None = None, subnet_ids: Mapping[str, str] | Sequence[str] | None = None,
                  vpc_cidr: str = "10.0.0.0/16", system_instance_type: str | None = None, system_nodes: int = 2,
                  storage: str | None = "efs", graphs: Sequence[Any] = (), root_volume_gib: int = GPU_ROOT_VOLUME_GIB,
-                 fsx_capacity_gib: int = FSX_MIN_GIB, catalog: Any = None,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 fsx_capacity_gib: int = FSX_MIN_GIB, placement: Mapping[str, Any] | None = None,
+                 catalog: Any = None, opts: pulumi.ResourceOptions | None = None) -> None:
+        """`graphs` (+ `placement`: graph name → pool name, or worker → pool name): planned here,
+        before anything is registered; node groups run the plan's counts and DynamoDeployment
+        follows the same plan (composition.py). Without them a later bad input fails after the
+        cluster exists."""
         from ..hardware.catalog import load
 
         cat = catalog or load()
         planned = validate(pools, region, kubernetes_version, cat)
         problems: list[Problem] = []
+        if system_nodes < 1:
+            problems.append(Problem("cluster.system_nodes", f"{system_nodes} system nodes: the frontend and the "
+                                    "operators' controllers need at least one (the node group's min_size is 1)",
+                                    "set system_nodes to 1 or more"))
+        if root_volume_gib < 20:
+            problems.append(Problem("cluster.root_volume_gib", f"a {root_volume_gib} GiB root volume cannot hold the "
+                                    "AMI and the runtime images (20-30 GB each)",
+                                    f"leave the default {GPU_ROOT_VOLUME_GIB} or set at least 100"))
         if vpc_id and not subnet_ids:
             problems.append(Problem("cluster.subnet_ids", "an existing VPC needs its subnet ids",
                                     "set subnet_ids (private subnets, one per AZ the pools use)"))
@@ -190,8 +205,9 @@ class AwsGpuCluster(pulumi.ComponentResource):
         if problems:
             raise ConfigError(problems)
         # the graphs' capacity plans, before anything exists (a pool too small fails here)
-        plans = plan_graphs(graphs, [p for p, _ in planned], cat)
-        desired = {p.name: desired_nodes(p, plans) for p, _ in planned}
+        self.plans = plan_graphs(graphs, [p for p, _ in planned], cat, {p.name: i for p, i in planned},
+                                 region=region, placement=placement)
+        desired = {p.name: desired_nodes(p, self.plans) for p, _ in planned}
         super().__init__(component_type(CLOUD, "GpuCluster"), name, None, opts)
         import pulumi_aws as aws
         import pulumi_kubernetes as k8s
@@ -358,7 +374,8 @@ class AwsGpuCluster(pulumi.ComponentResource):
         self.platform = PlatformHints(gpu_operator_values={"driver": {"enabled": False},
                                                            "toolkit": {"enabled": False}},
                                       depends_on=tuple(self.node_groups.values()))
-        self.register_outputs({"cluster_name": self.cluster_name, "kubeconfig": self.kubeconfig})
+        self.register_outputs({"cluster_name": self.cluster_name, "kubeconfig": self.kubeconfig,
+                               "pools": [p.name for p in self.pools]})
 
     def _efs(self, aws: Any, k8s: Any, name: str, tags: dict, private: dict, cidr: Any,
              co: pulumi.ResourceOptions) -> dict[str, Any]:

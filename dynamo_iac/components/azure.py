@@ -31,13 +31,16 @@ from .. import versions
 from ..errors import ConfigError, Problem
 from ..hardware.model import InstanceType
 from ..hardware.pool import GpuPool
-from .common import POOL_LABEL, PROVIDER_TAINTS, PlatformHints, desired_nodes, plan_graphs, pool_taints
+from .common import POOL_LABEL, PROVIDER_TAINTS, PlatformHints, cidr_problems, label_problems, pool_taints
+from .composition import desired_nodes, plan_graphs
 
 CLOUD = "azure"
 PRIVILEGED = {"pod-security.kubernetes.io/enforce": "privileged"}
 AKS_POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")      # Linux agent pool names
 MIN_KUBERNETES = (1, 30)                                    # dynamo-platform chart kubeVersion
 MELLANOX_VENDOR = "15b3"                                    # PCI vendor id of NVIDIA/Mellanox NICs
+# the overlay network's pod and service ranges (must not overlap the VNet) and the DNS service IP
+POD_CIDR, SERVICE_CIDR, DNS_SERVICE_IP = "192.168.0.0/16", "10.0.0.0/16", "10.0.0.10"
 # storage account names: 3-24 lowercase letters and digits, unique across Azure
 ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
 
@@ -117,6 +120,7 @@ def validate(pools: Sequence[GpuPool], *, catalog: Any = None, kubernetes_versio
         problems.append(Problem("pools", f"pool name {dup!r} is used twice", "give every pool its own name"))
     for i, pool in enumerate(pools):
         where = f"pools[{i}]"
+        problems += label_problems(pool.labels, f"{where}.labels")
         if not AKS_POOL_NAME.match(pool.name):
             problems.append(Problem(f"{where}.name", f"{pool.name!r} is not a valid AKS agent pool name "
                                     "(1-12 lowercase letters and digits, starting with a letter)",
@@ -171,6 +175,12 @@ def validate(pools: Sequence[GpuPool], *, catalog: Any = None, kubernetes_versio
                                     "set gpu_driver='operator' (the GPU Operator builds nvidia_peermem with "
                                     "driver.rdma.enabled=true)"))
     if model_cache is not None and model_cache.kind == "lustre":
+        # the azurelustre.csi.azure.com driver is no AKS add-on (kubernetes-sigs/azurelustre-csi-driver
+        # is installed by a script) and this component does not install it: the PVC would stay Pending
+        problems.append(Problem("storage.kind", "Azure Managed Lustre needs the azurelustre CSI driver, which AKS "
+                                "does not ship and this component does not install",
+                                "use storage 'azure-files', or install the driver and the file system yourself and "
+                                "set the graph's model.cache.storage_class to its StorageClass"))
         step = AMLFS_STEP_TIB.get(model_cache.lustre_sku)
         if step is None:
             problems.append(Problem("storage.lustre_sku", f"unknown Azure Managed Lustre SKU {model_cache.lustre_sku!r}",
@@ -315,13 +325,26 @@ class AzureGpuCluster(pulumi.ComponentResource):
                  spot_eviction_policy: Literal["Delete", "Deallocate"] = "Delete",
                  network_operator: bool | None = None,
                  storage: AzureModelCache | dict | str | None = None, graphs: Sequence[Any] = (),
-                 catalog: Any = None, tags: dict[str, str] | None = None,
+                 placement: dict[str, Any] | None = None, catalog: Any = None, tags: dict[str, str] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
+        """`graphs` (+ `placement`: graph name → pool name, or worker → pool name) are planned here
+        before anything is registered; agent pools run the plan's counts and DynamoDeployment
+        follows the same plan (composition.py)."""
         model_cache = model_cache_of(storage)
         catalog = _catalog(catalog)
+        bad = cidr_problems({"vnet_cidr": vnet_cidr, "node_subnet_cidr": node_subnet_cidr,
+                             "service_cidr": SERVICE_CIDR, "pod_cidr": POD_CIDR},
+                            inside={"node_subnet_cidr": "vnet_cidr"})
+        if system_nodes < 1:
+            bad.append(Problem("system_nodes", f"{system_nodes} system nodes: AKS needs at least one node in "
+                               "its System pool", "set system_nodes to 1 or more"))
+        if bad:
+            raise ConfigError(bad)
         planned = validate(pools, catalog=catalog, kubernetes_version=kubernetes_version, model_cache=model_cache)
-        plans = plan_graphs(graphs, [p.pool for p in planned], catalog)       # before anything is registered
-        desired = {p.pool.name: desired_nodes(p.pool, plans) for p in planned}
+        # before anything is registered
+        self.plans = plan_graphs(graphs, [p.pool for p in planned], catalog, {p.pool.name: p.instance for p in planned},
+                                 region=location, placement=placement)
+        desired = {p.pool.name: desired_nodes(p.pool, self.plans) for p in planned}
         ib_pools = [p for p in planned if p.ib]
         if network_operator is False and ib_pools:
             raise ConfigError(f"network_operator=False but pool(s) {[p.pool.name for p in ib_pools]} use InfiniBand",
@@ -364,8 +387,8 @@ class AzureGpuCluster(pulumi.ComponentResource):
             agent_pool_profiles=[system_pool],
             network_profile={"network_plugin": "azure", "network_plugin_mode": "overlay",
                              "network_dataplane": "cilium", "network_policy": "cilium",
-                             "pod_cidr": "192.168.0.0/16", "service_cidr": "10.0.0.0/16",
-                             "dns_service_ip": "10.0.0.10", "load_balancer_sku": "standard"},
+                             "pod_cidr": POD_CIDR, "service_cidr": SERVICE_CIDR,
+                             "dns_service_ip": DNS_SERVICE_IP, "load_balancer_sku": "standard"},
             storage_profile={"file_csi_driver": {"enabled": True}, "disk_csi_driver": {"enabled": True}},
             tags=tags,
             # GPU pools are separate AgentPool resources; the profile list only holds the system pool

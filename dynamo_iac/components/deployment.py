@@ -15,11 +15,11 @@ from typing import Any
 
 import pulumi
 
-from ..errors import ConfigError, DynamoIacError, Problem
+from ..errors import ConfigError, DynamoIacError, PlanError, Problem
 from ..hardware.pool import GpuPool
-from ..plan import plan as plan_graph
 from ..targets.k8s.overlay import RenderTarget
 from .common import component_type
+from .composition import LATE, GraphPlan, normalise_pin, plan_graph, resolve_pool
 
 IMMUTABLE_ANNOTATION = "dynamo-iac.nvidia.com/immutable-shape"
 # Pulumi awaits a Job's completion for 10 minutes by default; a large model takes longer
@@ -44,8 +44,13 @@ class DynamoDeployment(pulumi.ComponentResource):
                  placement: dict[str, str] | None = None, namespace: str | None = None, api: str = "v1beta1",
                  model_download: bool = False, download_timeout: str = DOWNLOAD_TIMEOUT, catalog: Any = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
-        """`pool`: plan on this pool only (default: every pool of the cluster, the planner picks);
-        `placement`: worker name → pool name, to pin workers yourself (checked like the plan's);
+        """Follows the plan the cluster sized its node groups from (the cluster's `graphs=`, see
+        composition.py): each GPU worker's nodeSelector is the pool the plan put it on.
+        `pool` / `placement` (worker name → pool name) pin workers; when the cluster planned the
+        graph they must be the pins it was given (its `placement=`), else the node groups would be
+        sized for another placement. Without a cluster plan the graph is planned here on every
+        pool of the cluster — after the cluster exists, so its errors say what to pass instead.
+        `namespace`: the platform's workload namespace (where its HF token Secret is), the default.
         `model_download`: a Job fills the model-cache PVC before the DGD is created (the DGD
         waits for it: Pulumi awaits a Job's completion, up to `download_timeout`)."""
         from ..hardware.catalog import load
@@ -55,27 +60,19 @@ class DynamoDeployment(pulumi.ComponentResource):
             self._download_checks(graph)
         cat = catalog or load()
         pools = list(getattr(platform, "pools", []) or [])
-        by_name = {p.name: p for p in pools}
-        if isinstance(pool, str):
-            if pool not in by_name:
-                raise ConfigError(f"no pool {pool!r} on this cluster", "pool",
-                                  f"use one of {', '.join(by_name) or '(none)'}")
-            pool = by_name[pool]
-        namespace = namespace or graph.namespace or getattr(platform, "workload_namespace", "default")
+        namespace = self._namespace(namespace or graph.namespace, platform)
         target = None
         capacity = None
-        candidates = [pool] if pool is not None else pools
-        if candidates:
-            every = by_name | {p.name: p for p in candidates}
+        if pools:
             known = getattr(platform, "instances", {}) or {}
-            instances = {n: known.get(n) or cat.get(p.instance_type) for n, p in every.items()}
-            capacity = plan_graph(graph, candidates, catalog=cat)          # PlanError before any resource
-            where = self._placement(graph, capacity, placement, every)
-            self._placement_checks(graph, where, every, instances)
+            instances = {p.name: known.get(p.name) or cat.get(p.instance_type) for p in pools}
+            gp = self._graph_plan(graph, platform, pools, instances, cat, pool, placement)
+            capacity, where = gp.capacity, gp.where
             cloud = getattr(platform, "cloud", "") or ""
-            targets = {n: RenderTarget.for_pool(p, instances[n], cloud=cloud) for n, p in every.items()}
+            by_name = {p.name: p for p in pools}
+            targets = {n: RenderTarget.for_pool(p, instances[n], cloud=cloud) for n, p in by_name.items()}
             # the pool of the first placed worker carries the DGD's default target
-            home = next(iter(where.values()), candidates[0].name)
+            home = next(iter(where.values()), pools[0].name)
             target = replace(targets[home], components=tuple(
                 (w, targets[p]) for w, p in sorted(where.items()) if p != home))
         dgd = graph.to_dgd(api, target)
@@ -118,39 +115,57 @@ class DynamoDeployment(pulumi.ComponentResource):
         self.register_outputs({"name": dgd["metadata"]["name"], "namespace": namespace, "api": api})
 
     @staticmethod
-    def _placement(graph: Any, capacity: Any, placement: dict[str, str] | None, pools: dict[str, GpuPool]
-                   ) -> dict[str, str]:
-        """GPU worker name → pool: where the plan put its replicas, or where `placement` pins it."""
-        where: dict[str, str] = {}
-        for pp in capacity.pools:
-            for node in pp.nodes:
-                for label in node.slots.values():
-                    where.setdefault(label.split("[", 1)[0], pp.pool.name)
-        names = [n for w, n in zip(graph.workers, graph.worker_names()) if w.gpu_count]
-        problems = []
-        for w, p in sorted((placement or {}).items()):
-            if w not in names:
-                problems.append(Problem(f"placement[{w}]", f"{graph.name} has no GPU worker {w!r}",
-                                        f"use one of {names}"))
-            elif p not in pools:
-                problems.append(Problem(f"placement[{w}]", f"no pool {p!r} on this cluster",
-                                        f"use one of {sorted(pools)}"))
-            else:
-                where[w] = p
-        if problems:
-            raise DynamoIacError(problems)
-        return {w: where[w] for w in names if w in where}
+    def _namespace(namespace: str | None, platform: Any) -> str:
+        """The DGD's namespace: the platform's workload namespace, which the platform creates and
+        puts the HF token Secret in; another one would exist nowhere (and have no Secret)."""
+        ours = getattr(platform, "workload_namespace", None)
+        if ours is None:
+            return namespace or "default"
+        if namespace and namespace != ours:
+            raise ConfigError(f"namespace {namespace!r} is not the platform's workload namespace {ours!r}: nothing "
+                              f"creates it, and the HF token Secret is in {ours!r}", "namespace",
+                              f"create the platform with hf_token_namespace={namespace!r} (it creates the namespace "
+                              f"and its Secret), or deploy into {ours!r}")
+        return ours
 
     @staticmethod
-    def _placement_checks(graph: Any, where: dict[str, str], pools: dict[str, GpuPool], instances: dict[str, Any]
-                          ) -> None:
-        from ..targets.k8s import fabrics
-
-        roles = {n: w.role for w, n in zip(graph.workers, graph.worker_names())}
-        placed = [(w, roles[w], pools[p], instances[p]) for w, p in sorted(where.items())]
-        problems = fabrics.placement_problems(placed)
-        if problems:
-            raise DynamoIacError(problems)
+    def _graph_plan(graph: Any, platform: Any, pools: list[GpuPool], instances: dict[str, Any], cat: Any,
+                    pool: GpuPool | str | None, placement: dict[str, str] | None) -> GraphPlan:
+        """The cluster's plan of this graph when it made one, else one made here (after the cluster
+        exists: errors then name the cluster argument that catches them up front)."""
+        cluster = getattr(platform, "cluster", None)
+        if pool is not None:
+            pool = resolve_pool(pool, pools, "pool").name
+        pin: Any = pool
+        if placement:
+            names = [n for w, n in zip(graph.workers, graph.worker_names()) if w.gpu_count]
+            pin = {**({n: pool for n in names} if pool else {}), **placement}
+        plans = getattr(cluster, "plans", None) or {}
+        planned = plans.get(graph.name)
+        if planned is not None:
+            if pin is not None and normalise_pin(pin, pools, "placement") != planned.pin:
+                raise ConfigError(f"the cluster sized its node groups for {graph.name} with placement "
+                                  f"{planned.pin or 'chosen by the plan'}, this deployment pins {pin}",
+                                  "placement" if placement else "pool",
+                                  f"pass the same pins to the cluster (placement={{{graph.name!r}: {pin!r}}}) "
+                                  "and none here, or drop them here")
+            return planned
+        if plans:
+            raise ConfigError(f"the cluster planned (and sized its node groups for) graphs {sorted(plans)}, not "
+                              f"{graph.name}", "graph", f"add it to the cluster's graphs=; {LATE}")
+        late = (lambda fix: f"{fix}; {LATE}") if cluster is not None else (lambda fix: fix)
+        try:
+            gp = plan_graph(graph, pools, instances, catalog=cat, pin=pin)
+        except DynamoIacError as e:
+            raise type(e)([Problem(q.path, q.message, late(q.fix)) for q in e.problems]) from None
+        # no plan sized the node groups: they run the pools' own counts, which must hold the graph
+        short = [pp for pp in gp.capacity.pools if pp.needed > pp.pool.nodes and cluster is not None]
+        if short:
+            raise PlanError([Problem(f"pools[{pp.pool.name}].nodes", f"{graph.name} needs {pp.needed} node(s) of "
+                                     f"pool {pp.pool.name!r}, whose node group runs nodes={pp.pool.nodes} (the "
+                                     "cluster was given no graphs= to size it)", late(f"set nodes: {pp.needed}"))
+                             for pp in short])
+        return gp
 
     @staticmethod
     def _download_checks(graph: Any) -> None:

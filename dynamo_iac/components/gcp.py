@@ -27,11 +27,13 @@ from typing import Any, Literal, Sequence
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .. import versions
 from ..errors import ConfigError, Problem
 from ..hardware.model import InstanceType
 from ..hardware.pool import GpuPool
 from ..targets.k8s.fabrics import roce
-from .common import POOL_LABEL, PROVIDER_TAINTS, PlatformHints, desired_nodes, plan_graphs, pool_taints
+from .common import POOL_LABEL, PROVIDER_TAINTS, PlatformHints, cidr_problems, label_problems, pool_taints
+from .composition import desired_nodes, plan_graphs
 
 CLOUD = "gcp"
 NETWORKED = ("gpudirect-tcpx", "gpudirect-tcpxo", "roce")      # fabric kinds that need extra NICs
@@ -39,9 +41,18 @@ MIN_KUBERNETES = (1, 30)
 # a GKE cluster name (≤ 40); it also prefixes GCE network names (≤ 63 with suffixes like -rdma-sub-7)
 CLUSTER_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
 GKE_POOL_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
+# an autoscaled pool's sizes that must not be diffed: initialNodeCount is ForceNew (pulumi_gcp
+# NodePool docs: "Changing this will force recreation"), nodeCount is the autoscaler's
+AUTOSCALED_IGNORE = ["initialNodeCount", "nodeCount"]
 TAINT_EFFECT = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
 # GKE's own device plugin must stay off where the GPU Operator runs its own (NVIDIA GKE guide)
 NO_GKE_DEVICE_PLUGIN = {"gke-no-default-nvidia-gpu-device-plugin": "true"}
+# GKE admits pods of the system-node-critical / system-cluster-critical PriorityClasses outside
+# kube-system only in a namespace whose ResourceQuota matches them; the GPU Operator's pods use
+# both (NVIDIA GPU Operator docs "Google GKE": gpu-operator-quota, pods: 100; NVIDIA/gpu-operator#660,
+# NVIDIA/aicr#915: "insufficient quota to match these scopes")
+CRITICAL_PODS_QUOTA = {"hard": {"pods": "100"}, "scopeSelector": {"matchExpressions": [{
+    "operator": "In", "scopeName": "PriorityClass", "values": ["system-node-critical", "system-cluster-critical"]}]}}
 FILESTORE_MIN_GB = {"BASIC_HDD": 1024, "BASIC_SSD": 2560, "ZONAL": 1024, "REGIONAL": 1024, "ENTERPRISE": 1024}
 
 
@@ -130,6 +141,7 @@ def validate(pools: Sequence[GpuPool], *, region: str, catalog: Any = None, kube
         problems.append(Problem(f"pool_networks[{unknown}]", "no pool has this name", f"use one of {names}"))
     for i, pool in enumerate(pools):
         where = f"pools[{i}]"
+        problems += label_problems(pool.labels, f"{where}.labels")
         if not GKE_POOL_NAME.match(pool.name):
             problems.append(Problem(f"{where}.name", f"{pool.name!r} is not a valid GKE node pool name",
                                     "use lowercase letters, digits and hyphens, ≤ 40 characters"))
@@ -212,6 +224,15 @@ def validate(pools: Sequence[GpuPool], *, region: str, catalog: Any = None, kube
         if model_cache.capacity_gb < low:
             problems.append(Problem("storage.capacity_gb", f"{model_cache.filestore_tier} Filestore shares are at "
                                     f"least {low} GB", f"set capacity_gb ≥ {low} or another tier"))
+    if model_cache is not None and model_cache.kind == "lustre":
+        # GKE "Managed Lustre CSI driver": the instance is reached over private services access
+        # (servicenetworking peering range + connection + a firewall rule) and mounted on COS nodes
+        # only; this component creates neither the peering nor guarantees COS (operator-driver pools
+        # run Ubuntu), so the PV would never mount
+        problems.append(Problem("storage.kind", "Managed Lustre needs private services access on the VPC and "
+                                "Container-Optimized OS nodes, which this component does not set up",
+                                "use storage 'filestore', or create the Lustre instance yourself and set the graph's "
+                                "model.cache.storage_class to its StorageClass"))
     if model_cache is not None and model_cache.zone and _region_of(model_cache.zone) != region:
         problems.append(Problem("storage.zone", f"zone {model_cache.zone!r} is not in region {region!r}",
                                 f"use a zone of {region}"))
@@ -269,6 +290,8 @@ def node_pool_args(p: GpuPool, inst: InstanceType, *, additional_networks: Seque
     if p.zones:
         args["node_locations"] = list(p.zones)
     if p.min != p.max:
+        # the autoscaler owns the size; initial_node_count forces a new pool when it changes, so
+        # it is set once and then ignored (GcpGpuCluster: ignore_changes=AUTOSCALED_IGNORE)
         args["autoscaling"] = {"min_node_count": p.min, "max_node_count": p.max}
         args["initial_node_count"] = count
     else:
@@ -321,7 +344,11 @@ class GcpGpuCluster(pulumi.ComponentResource):
                  node_cidr: str = "10.0.0.0/20", pods_cidr: str = "10.4.0.0/14", services_cidr: str = "10.0.32.0/20",
                  gpudirect: bool = True, pool_networks: dict[str, list[NetworkRef | dict]] | None = None,
                  storage: GcpModelCache | dict | str | None = None, deletion_protection: bool = True,
-                 graphs: Sequence[Any] = (), catalog: Any = None, opts: pulumi.ResourceOptions | None = None) -> None:
+                 graphs: Sequence[Any] = (), placement: dict[str, Any] | None = None, catalog: Any = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        """`graphs` (+ `placement`: graph name → pool name, or worker → pool name) are planned here
+        before anything is registered; node pools run the plan's counts and DynamoDeployment follows
+        the same plan (composition.py)."""
         model_cache = model_cache_of(storage)
         try:
             nets_in = {k: [n if isinstance(n, NetworkRef) else NetworkRef(**n) for n in v]
@@ -333,10 +360,18 @@ class GcpGpuCluster(pulumi.ComponentResource):
             raise ConfigError(f"{name!r} cannot name a GKE cluster and its VPCs", "name",
                               "use 1-40 lowercase letters, digits and hyphens, starting with a letter")
         catalog = _catalog(catalog)
+        bad = cidr_problems({"node_cidr": node_cidr, "pods_cidr": pods_cidr, "services_cidr": services_cidr})
+        if system_nodes < 1:
+            bad.append(Problem("system_nodes", f"{system_nodes} system nodes: the CPU-only pods (frontend, "
+                               "controllers) need one", "set system_nodes to 1 or more"))
+        if bad:
+            raise ConfigError(bad)
         planned = validate(pools, region=region, catalog=catalog, kubernetes_version=kubernetes_version,
                            pool_networks=nets_in, gpudirect=gpudirect, model_cache=model_cache)
-        plans = plan_graphs(graphs, [p.pool for p in planned], catalog)       # before anything is registered
-        desired = {p.pool.name: desired_nodes(p.pool, plans) for p in planned}
+        # before anything is registered
+        self.plans = plan_graphs(graphs, [p.pool for p in planned], catalog, {p.pool.name: p.instance for p in planned},
+                                 region=region, placement=placement)
+        desired = {p.pool.name: desired_nodes(p.pool, self.plans) for p in planned}
         project = project or pulumi.Config("gcp").get("project")
         if project is None and (any(p.kind == "roce" and p.pool.name not in nets_in for p in planned)
                                 or (model_cache is not None and model_cache.kind == "lustre")):
@@ -420,7 +455,7 @@ class GcpGpuCluster(pulumi.ComponentResource):
         for p in planned:
             args = node_pool_args(p.pool, p.instance, additional_networks=attach.get(p.pool.name, ()),
                                   count=desired[p.pool.name])
-            ignore = ["nodeCount"] if "autoscaling" in args else []
+            ignore = AUTOSCALED_IGNORE if "autoscaling" in args else []
             self.node_pools[p.pool.name] = container.NodePool(
                 f"{name}-{p.pool.name}", name=p.pool.name, cluster=cluster.name, location=region, **args, **common,
                 opts=pulumi.ResourceOptions(parent=self, ignore_changes=ignore))
@@ -454,6 +489,7 @@ class GcpGpuCluster(pulumi.ComponentResource):
                           "devicePlugin": {"enabled": False}}
         self.platform = PlatformHints(
             gpu_operator_values=gpu_values,
+            namespace_quotas={versions.chart("gpu-operator").namespace: CRITICAL_PODS_QUOTA},
             operator_driver_pools=tuple(p.pool.name for p in gpu_pools if p.pool.gpu_driver == "operator"))
         self.pool_taints = {p.pool.name: pool_taints(CLOUD, p.pool, p.instance) for p in planned}
 

@@ -78,6 +78,7 @@ class GpuPlatform(pulumi.ComponentResource):
         self.workload_namespace = hf_token_namespace
         hints = getattr(cluster, "platform", None)
         labels = dict(getattr(hints, "namespace_labels", {}) or {})
+        quotas = dict(getattr(hints, "namespace_quotas", {}) or {})
         depends = list(getattr(hints, "depends_on", ()) or ())
         kopts = pulumi.ResourceOptions(parent=self, provider=provider)
 
@@ -87,12 +88,18 @@ class GpuPlatform(pulumi.ComponentResource):
                        chart: str | None = None, version: str | None = None, ns: str | None = None) -> Any:
             ns = ns or pin.namespace
             deps = list(deps or [])
-            # Helm's create_namespace makes an unlabelled namespace: where the cluster needs labels
-            # on it (privileged pod security for the operators' DaemonSets), we create it ourselves
-            if ns in labels and ns != hf_token_namespace:
+            # Helm's create_namespace makes a bare namespace: where the cluster needs labels on it
+            # (privileged pod security for the operators' DaemonSets) or a ResourceQuota in it (GKE's
+            # admission of system-*-critical pods), we create it ourselves, the quota before the chart
+            if (ns in labels or ns in quotas) and ns != hf_token_namespace:
                 if ns not in labelled:
-                    labelled[ns] = k8s.core.v1.Namespace(f"{name}-{ns}", metadata={"name": ns, "labels": labels[ns]},
-                                                         opts=kopts)
+                    meta = {"name": ns, "labels": labels[ns]} if ns in labels else {"name": ns}
+                    labelled[ns] = k8s.core.v1.Namespace(f"{name}-{ns}", metadata=meta, opts=kopts)
+                    if ns in quotas:
+                        labelled[ns] = k8s.core.v1.ResourceQuota(
+                            f"{name}-{ns}-critical-pods", metadata={"name": "critical-pods", "namespace": ns},
+                            spec=quotas[ns], opts=pulumi.ResourceOptions.merge(kopts, pulumi.ResourceOptions(
+                                depends_on=[labelled[ns]])))
                 deps.append(labelled[ns])
             # the Pulumi name carries the component's (two platforms in one program must not share a
             # URN); the Helm release keeps the chart's name in the cluster; the alias keeps stacks

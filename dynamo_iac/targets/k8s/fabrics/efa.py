@@ -10,9 +10,12 @@ EFA cannot carry KV between two pods of one node (EAGAIN), so prefill and decode
 """
 from __future__ import annotations
 
-from ....errors import ConfigError, DynamoIacError
-from ....hardware.fabric import pod_request
+from typing import Sequence
+
+from ....errors import ConfigError, DynamoIacError, Problem
+from ....hardware.fabric import domain, pod_request
 from ....hardware.model import InstanceType
+from ....hardware.pool import GpuPool
 from ..overlay import RDMA_CAPABILITIES, FabricOverlay
 
 KIND = "efa"
@@ -42,3 +45,17 @@ def overlay(instance: InstanceType, worker_gpus: int) -> FabricOverlay:
         resources=((fab.resource, str(count)),),
         capabilities=RDMA_CAPABILITIES, privileged=True, run_as_user=0, image_variant="efa",
         separate_prefill_decode_nodes=not fab.same_node_kv_transfer)
+
+
+def placement_problems(placed: Sequence[tuple[str, str, GpuPool, InstanceType]]) -> list[Problem]:
+    """KV-transfer workers (prefill/decode) on EFA pools must share one fabric domain
+    (hardware.fabric.domain: one AZ): EFA only connects instances of one AZ, so prefill in
+    us-east-1a and decode in us-east-1b would move KV cache over TCP."""
+    kv = [(w, r, p, i) for w, r, p, i in placed if r in ("prefill", "decode") and i.fabric.kind == KIND]
+    domains = {domain(p, i) for _, _, p, i in kv}
+    if len(domains) <= 1 and None not in domains:
+        return []
+    where = ", ".join(f"{w} ({r}) → {p.name} {p.zones}" for w, r, p, _ in sorted(kv, key=lambda x: x[0]))
+    return [Problem("deployment.pool", f"prefill and decode workers sit on EFA pools that are not in one AZ "
+                    f"({where}); EFA only connects instances of one AZ, so KV transfer would fall back to TCP",
+                    "place every prefill and decode worker on pools of one AZ (each with exactly one zone)")]
