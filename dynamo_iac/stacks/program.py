@@ -47,7 +47,7 @@ def prepare(cfg: StackConfig, root: Path, source: str = "stack config"):
     `source` (the stack file) prefixes the field paths of its errors."""
     from ..graph import load_graph
     from ..hardware import catalog as catalog_mod
-    from ..plan import plan as plan_graph
+    from ..components.composition import plan_graph
 
     graph = load_graph(cfg.graph, base_dir=root)
     if cfg.platform.dynamo_version and cfg.platform.dynamo_version != graph.dynamo_version:
@@ -74,7 +74,13 @@ def prepare(cfg: StackConfig, root: Path, source: str = "stack config"):
             raise DynamoIacError(f"{pool.instance_type} is an {inst.cloud} instance type, not {cfg.cloud}",
                                  where,
                                  f"pick a {cfg.cloud} type: `dynamo-iac catalog --cloud {cfg.cloud}`")
-    capacity = plan_graph(graph, cfg.pools, catalog=cat, region=cfg.region) if cfg.pools else None
+    # the plan the cluster sizes its node groups from and the deployment follows (same inputs:
+    # components/composition.py), pinned to dynamo-iac:deployment.pool when it is set
+    capacity = None
+    if cfg.pools:
+        instances = {p.name: cat.get(p.instance_type) for p in cfg.pools}
+        capacity = plan_graph(graph, cfg.pools, instances, catalog=cat, region=cfg.region,
+                              pin=cfg.deployment.pool).capacity
     return graph, cat, capacity
 
 
@@ -153,7 +159,8 @@ def build(cfg: StackConfig, stack: str, root: Path, *, parent: Any = None, expor
     cluster_name = cfg.cluster.name or f"dynamo-{stack}"[:40]
     # the cluster plans the graph itself and sizes each GPU node group from the plan's
     # `provisioned` count (not the pool's own `nodes`), the same figure the cost is on
-    sized = {"graphs": [graph], "catalog": cat}
+    pin = {graph.name: cfg.deployment.pool} if cfg.deployment.pool else None
+    sized = {"graphs": [graph], "placement": pin, "catalog": cat}
     cluster: Any = None
     provider: Any = None
     if cfg.cloud == "aws":
@@ -189,7 +196,10 @@ def build(cfg: StackConfig, stack: str, root: Path, *, parent: Any = None, expor
                            lws=cfg.platform.lws, prometheus=cfg.platform.prometheus, hf_token=hf_token,
                            hf_token_namespace=cfg.deployment.namespace,
                            dynamo_version=graph.dynamo_version, pools=cfg.pools, opts=opts)
-    deployment = DynamoDeployment(f"{prefix}{graph.name}", graph=graph, platform=platform, pool=cfg.gpu_pool,
+    # the deployment follows the cluster's plan (each worker on the pool the plan put it on); on an
+    # existing cluster it plans itself with the same pin
+    deployment = DynamoDeployment(f"{prefix}{graph.name}", graph=graph, platform=platform,
+                                  pool=cfg.deployment.pool if cluster is None else None,
                                   namespace=cfg.deployment.namespace, api=cfg.deployment.api,
                                   model_download=cfg.deployment.model_download, opts=opts)
     if export:
