@@ -18,7 +18,8 @@ import pytest
 
 from conftest import example_dgds, needs_shared
 from dynamo_iac.graph import DynamoGraph, Frontend, Model, Planner, Worker
-from dynamo_iac.graph.importer import _FLAG_MODEL, _env_values, _flag, _tokens
+from dynamo_iac.graph.cmdline import FLAG_MODEL as _FLAG_MODEL, env_values as _env_values, flag as _flag
+from dynamo_iac.graph.cmdline import tokens as _tokens
 
 pytestmark = [pytest.mark.conformance, needs_shared]
 

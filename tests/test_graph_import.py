@@ -5,7 +5,7 @@ import pytest
 
 from dynamo_iac.errors import GraphError
 from dynamo_iac.graph import DynamoGraph
-from dynamo_iac.graph.importer import _tokens
+from dynamo_iac.graph.cmdline import tokens as _tokens
 
 
 def _dgd(containers: list[dict]) -> dict:

@@ -10,71 +10,16 @@ planning, never re-generated.
 from __future__ import annotations
 
 import copy
-import re
-import shlex
 from typing import Any
 
 from ..errors import GraphError, Problem
 from ..targets.k8s.merge import prune_nulls
 from .shape import shape_problems as _shape_problems
+from . import cmdline
+from .cmdline import as_int as _int, flag as _flag
 from .model import DynamoGraph, Frontend, Model, Parallelism, Planner, RawComponent, Worker
 
 _V1BETA1_ROLE = {"worker": "agg", "prefill": "prefill", "decode": "decode"}
-_FLAG_TP = ("--tensor-parallel-size", "--tp", "--tp-size")
-_FLAG_PP = ("--pipeline-parallel-size", "--pp", "--pp-size")
-_FLAG_DP = ("--data-parallel-size", "--dp", "--dp-size")
-_FLAG_EP = ("--expert-parallel-size", "--ep", "--ep-size")
-_FLAG_MODEL = ("--model", "--model-path")
-_VAR = re.compile(r"^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$")
-
-
-_SHELLS = {"sh", "bash", "dash", "zsh", "ash"}
-
-
-def _tokens(command: list[str] | None, args: list[str] | None, path: str = "") -> list[str]:
-    """The argv of a container: each command/args element is one argument, except the script of
-    a shell's -c, which is split the way the shell would (line continuations, quotes, comments).
-    An unbalanced quote in a script is an error (the pod would fail the same way)."""
-    argv = list(command or []) + list(args or [])
-    out: list[str] = []
-    script_at = None
-    if argv and argv[0].rsplit("/", 1)[-1] in _SHELLS:
-        script_at = next((i + 1 for i, a in enumerate(argv[1:], 1)
-                          if a.startswith("-") and not a.startswith("--") and "c" in a), None)
-    for i, part in enumerate(argv):
-        if i != script_at:
-            out.append(part)
-            continue
-        try:
-            out += shlex.split(part.replace("\\\n", " "), comments=True)
-        except ValueError as e:
-            field = "command" if i < len(command or []) else "args"
-            raise GraphError(f"the shell script cannot be parsed: {e}", path + field,
-                             "balance the quotes in the script") from None
-    return out
-
-
-def _flag(tokens: list[str], names: tuple[str, ...], env: dict[str, str]) -> str | None:
-    for i, tok in enumerate(tokens):
-        for n in names:
-            if tok == n and i + 1 < len(tokens):
-                val = tokens[i + 1]
-            elif tok.startswith(n + "="):
-                val = tok[len(n) + 1:]
-            else:
-                continue
-            m = _VAR.match(val)
-            return env.get(m.group(1)) if m else val
-    return None
-
-
-def _int(v: str | None) -> int | None:
-    return int(v) if v is not None and v.isdigit() else None
-
-
-def _env_values(container: dict) -> dict[str, str]:
-    return {e["name"]: str(e["value"]) for e in container.get("env", []) or []
-            if isinstance(e, dict) and "name" in e and "value" in e}
 
 
 def _split_main(container: dict) -> tuple[dict, dict]:
@@ -89,13 +34,12 @@ def _split_main(container: dict) -> tuple[dict, dict]:
 
 
 def _parallelism(tokens: list[str], env: dict[str, str], gpus: int) -> Parallelism | None:
-    tp, pp = _int(_flag(tokens, _FLAG_TP, env)), _int(_flag(tokens, _FLAG_PP, env))
-    dp, ep = _int(_flag(tokens, _FLAG_DP, env)), _int(_flag(tokens, _FLAG_EP, env))
-    if tp is None:
+    f = cmdline.parallel_flags(tokens, env)
+    if "tp" not in f:
         return None
     dp_attention = "--enable-dp-attention" in tokens
     try:
-        par = Parallelism(tp=tp, pp=pp or 1, dp=dp or 1, ep=ep or 1, dp_attention=dp_attention)
+        par = Parallelism(**{k: v or 1 for k, v in f.items()}, dp_attention=dp_attention)
     except GraphError:
         return None
     return par if par.gpus == gpus and (par.ep <= gpus) else None
@@ -137,8 +81,8 @@ class _Importer:
             extra["replicas"] = None          # absent in the source: the null removes the typed default
         else:
             common["replicas"] = replicas
-        env = _env_values(main)
-        tokens = _tokens(typed.get("command"), typed.get("args"), main_path)
+        env = cmdline.env_values(main)
+        tokens = cmdline.tokens(typed.get("command"), typed.get("args"), main_path)
         if ctype == "frontend":
             mode = _flag(tokens, ("--router-mode",), env) or env.get("DYN_ROUTER_MODE")
             port = _int(_flag(tokens, ("--http-port",), env))
@@ -152,7 +96,7 @@ class _Importer:
         for mod in ("dynamo.vllm", "dynamo.sglang", "dynamo.trtllm"):
             if mod in tokens or any(mod in t for t in tokens):
                 self.backends.append(mod.split(".", 1)[1])
-        model = _flag(tokens, _FLAG_MODEL, env)
+        model = _flag(tokens, cmdline.FLAG_MODEL, env)
         if model:
             self.models.append((model, _flag(tokens, ("--served-model-name",), env)))
         total = (gpus or 0) * (nodes or 1)

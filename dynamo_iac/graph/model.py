@@ -17,7 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..errors import GraphError, Problem
 from .. import versions
+from .k8smeta import metadata_problems
 from .quantity import parse_quantity
+
+# A validator's ValueError carries its fix after this separator (see _problems_from).
+FIX = "\x00fix:"
 
 Backend = Literal["vllm", "sglang", "trtllm"]
 Role = Literal["agg", "prefill", "decode"]
@@ -72,12 +76,60 @@ def _problems_from(e: ValidationError, prefix: str = "") -> list[Problem]:
             loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
         path = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
         msg = err["msg"].removeprefix("Value error, ")
-        fix = ""
+        msg, _, fix = msg.partition(FIX)
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
             fix = _suggest_field(err)
-        out.append(Problem(path, msg, fix))
+        out.append(Problem(path, msg.strip(), fix.strip() or _generic_fix(err)))
     return out
+
+
+def _generic_fix(err: dict) -> str:
+    """The fix of pydantic's common error types, from the error's own context."""
+    ctx = err.get("ctx") or {}
+    kind = err["type"]
+    given = err.get("input")
+    fixes = {
+        "greater_than_equal": f"use a value of at least {ctx.get('ge')}",
+        "greater_than": f"use a value greater than {ctx.get('gt')}",
+        "less_than_equal": f"use a value of at most {ctx.get('le')}",
+        "less_than": f"use a value less than {ctx.get('lt')}",
+        "int_parsing": "use a whole number", "int_type": "use a whole number",
+        "int_from_float": "use a whole number",
+        "float_parsing": "use a number", "float_type": "use a number",
+        "bool_parsing": "use true or false", "bool_type": "use true or false",
+        "string_type": "use a string (in YAML, quote it)",
+        "dict_type": "use a mapping of key: value", "list_type": "use a list",
+        "literal_error": f"use one of {ctx.get('expected')}",
+        "missing": "set it",
+        "string_pattern_mismatch": f"match the pattern {ctx.get('pattern')}",
+        "string_too_short": f"use at least {ctx.get('min_length')} character(s)",
+        "string_too_long": f"use at most {ctx.get('max_length')} characters",
+        "model_type": "use a mapping of this object's fields",
+    }
+    fix = fixes.get(kind, "")
+    if kind == "string_type" and isinstance(given, (bool, int, float)):
+        fix = f"quote it: {given!r} is read as {type(given).__name__} (in YAML write \"{given}\")"
+    return fix
+
+
+def _string_env(v: Any) -> Any:
+    """Environment values are strings: a YAML yes/1.10/null read as bool/float/None is an error
+    (coercing it would render 'True', '1.1' or 'None'), with the quoted form as the fix."""
+    if not isinstance(v, dict):
+        return v
+    bad = [(k, x) for k, x in v.items() if not isinstance(k, str) or not isinstance(x, str)]
+    if bad:
+        shown = ", ".join(f"{k}={x!r} ({type(x).__name__})" for k, x in bad)
+        raise ValueError(f"env values must be strings, not {shown}{FIX} quote each value in YAML as you mean it "
+                         f"(NAME: \"yes\", not NAME: yes; \"1.10\", not 1.10) and leave null ones out")
+    return v
+
+
+def _raise_metadata(problems: list[Problem]) -> None:
+    if problems:
+        first = problems[0]
+        raise ValueError("; ".join(p.message for p in problems) + f"{FIX} {first.fix}")
 
 
 def _suggest_field(err: dict) -> str:
@@ -187,7 +239,18 @@ class Resources(_Model):
     @field_validator("requests", "limits", mode="before")
     @classmethod
     def _stringify(cls, v: Any) -> Any:
-        return {k: str(x) for k, x in v.items()} if isinstance(v, dict) else v
+        # YAML numbers are quantities too (cpu: 2, cpu: 0.5); bools and nulls are not
+        return {k: str(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else x
+                for k, x in v.items()} if isinstance(v, dict) else v
+
+    @field_validator("requests", "limits")
+    @classmethod
+    def _quantities(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = [f"{k}: {x!r}" for k, x in v.items() if parse_quantity(x) is None or not k]
+        if bad:
+            raise ValueError(f"not a Kubernetes quantity: {', '.join(bad)}{FIX} use a quantity such as '500m', '2', "
+                             "'16Gi' (cpu in cores or millicores, memory in bytes with Ki/Mi/Gi)")
+        return v
 
 
 class _Component(_Model):
@@ -212,10 +275,22 @@ class _Component(_Model):
                                   description="raw DGD component fields, in the API version `extra_api`")
     extra_api: Literal["v1beta1", "v1alpha1"] = "v1beta1"
 
-    @field_validator("env", mode="before")
+    _env_strings = field_validator("env", mode="before")(lambda cls, v: _string_env(v))
+
+    @field_validator("pod_metadata")
     @classmethod
-    def _env_str(cls, v: Any) -> Any:
-        return {str(k): str(x) for k, x in v.items()} if isinstance(v, dict) else v
+    def _pod_metadata(cls, v: dict[str, Any]) -> dict[str, Any]:
+        _raise_metadata(metadata_problems("pod_metadata", v.get("labels"), v.get("annotations")))
+        return v
+
+    @field_validator("pod_spec")
+    @classmethod
+    def _no_main_in_pod_spec(cls, v: dict[str, Any]) -> dict[str, Any]:
+        containers = v.get("containers")
+        if isinstance(containers, list) and any(isinstance(c, dict) and c.get("name") == "main" for c in containers):
+            raise ValueError(f"pod_spec.containers holds a container named 'main'; it would be replaced by the "
+                             f"rendered main container{FIX} put its fields in container={{...}} (image: image=...)")
+        return v
 
     @field_validator("container")
     @classmethod
@@ -326,6 +401,8 @@ class DynamoGraph(_Model):
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
     env: dict[str, str] = Field(default_factory=dict, description="env for every component")
+
+    _env_strings = field_validator("env", mode="before")(lambda cls, v: _string_env(v))
     metadata_extra: dict[str, Any] = Field(default_factory=dict, description="raw metadata fields")
     spec_extra: dict[str, Any] = Field(default_factory=dict, description="raw DGD spec fields, API `spec_extra_api`")
     spec_extra_api: Literal["v1beta1", "v1alpha1"] = "v1beta1"
@@ -342,15 +419,15 @@ class DynamoGraph(_Model):
         return "prefill" in roles and "decode" in roles
 
     def worker_names(self) -> list[str]:
-        return [w.name or DEFAULT_NAMES[w.role] for w in self.workers]
+        return [_name(w) for w in self.workers]
 
     def component_names(self) -> list[str]:
         names = []
         if self.frontend is not None:
-            names.append(self.frontend.name or DEFAULT_NAMES["frontend"])
+            names.append(_name(self.frontend))
         names += self.worker_names()
         if self.planner is not None:
-            names.append(self.planner.name or DEFAULT_NAMES["planner"])
+            names.append(_name(self.planner))
         names += [c.name for c in self.extra_components]
         return names
 
@@ -423,6 +500,10 @@ class DynamoGraph(_Model):
                 p.append(Problem(f"{base}.gpus", "a worker needs at least one GPU", "set gpus >= 1"))
             p += grove_name_problems(base, n, (w.nodes or 1) > 1)
         p += self._image_problems()
+        p += self._verbatim_command_problems()
+        p += metadata_problems("", self.labels, self.annotations)
+        if not names:
+            p.append(Problem("workers", "the graph has no components", "add a worker: workers=[Worker(...)]"))
         if self.model is None and any(c.generate_command and c.command is None and c.args is None
                                       for _, c in self._typed_components() if isinstance(c, Worker)):
             p.append(Problem("model", "workers need a model to build their command line",
@@ -440,7 +521,7 @@ class DynamoGraph(_Model):
 
     def _component_path(self, name: str, index: int) -> str:
         for path, comp in self._typed_components():
-            if (comp.name or DEFAULT_NAMES[_kind(comp)]) == name:
+            if _name(comp) == name:
                 return f"{path}.name"
         return f"components[{index}]"
 
@@ -454,23 +535,51 @@ class DynamoGraph(_Model):
         return out
 
     def _image_problems(self) -> list[Problem]:
-        p = []
+        """Non-semver tags, reported where the image was set: the component, or the graph's
+        `images` default it inherits (once, however many components use it)."""
+        p: dict[str, Problem] = {}
         for path, comp in self._typed_components():
-            image = comp.image or comp.container.get("image")
-            if image is None:
-                if path == "planner" and self.images.planner:
-                    image = self.images.planner
-                elif path == "frontend" and self.images.frontend:
-                    image = self.images.frontend
-                elif path.startswith("workers") and self.images.runtime:
-                    image = self.images.runtime
             if not comp.generate_command:
                 continue   # imported verbatim: `validate` reports the operator's admission rules
+            where, image = f"{path}.image", comp.image
+            if image is None and "image" in comp.container:
+                where, image = f"{path}.container.image", comp.container["image"]
+            if image is None:
+                default = "planner" if path == "planner" else "frontend" if path == "frontend" else "runtime"
+                where, image = f"images.{default}", getattr(self.images, default)
             if image is not None and not is_semver_tag(image) and comp.runtime_version_override is None:
                 tag = image_tag(image)
                 what = f"tag {tag!r}" if tag else "no tag"
-                p.append(Problem(f"{path}.image", f"image {image!r} has {what}; the operator admits only semver tags",
-                                 "pin a release tag such as :1.2.0, or set runtime_version_override='1.2.0'"))
+                p.setdefault(where, Problem(where, f"image {image!r} has {what}; the operator admits only semver tags",
+                                            "pin a release tag such as :1.2.0, or set runtime_version_override="
+                                            "'1.2.0' on the component"))
+        return list(p.values())
+
+    def _verbatim_command_problems(self) -> list[Problem]:
+        """An explicit command (an import's is kept verbatim) keeps its own parallelism flags; once the
+        typed fields are edited they must still agree, or the pod runs another layout than it is sized for."""
+        from . import cmdline
+
+        p = []
+        for i, w in enumerate(self.workers):
+            if w.command is None and w.args is None:
+                continue   # generated from the typed fields
+            env = {**cmdline.env_values(w.container), **w.env}
+            flags = cmdline.parallel_flags(cmdline.tokens(w.command, w.args), env)
+            typed = w.parallelism.model_dump() if w.parallelism else {}
+            said = {k: v for k, v in flags.items() if k in typed and typed[k] != v}
+            if not typed and "tp" in flags:
+                gpus = flags["tp"] * flags.get("pp", 1) * flags.get("dp", 1)
+                if gpus != w.gpu_count and "--enable-dp-attention" not in cmdline.tokens(w.command, w.args):
+                    said = {"gpus": gpus}
+            if said:
+                shown = ", ".join(f"{k}={v}" for k, v in said.items())
+                have = ", ".join(f"{k}={typed.get(k, w.gpu_count)}" for k in said)
+                p.append(Problem(f"workers[{i}].{'gpus' if 'gpus' in said else 'parallelism'}",
+                                 f"the worker's command is used verbatim (as imported or given) and says {shown}, "
+                                 f"but the graph says {have}",
+                                 "edit the worker's command/args to match, or set command=None, args=None and "
+                                 "generate_command=True to generate it from the typed fields"))
         return p
 
     # ---------------------------------------------------------------- targets
@@ -507,6 +616,11 @@ class DynamoGraph(_Model):
         from .to_python import graph_to_python
 
         return graph_to_python(self, var)
+
+
+def _name(comp: _Component) -> str:
+    """A component's name: the default only when none was given ('' is a name, and invalid)."""
+    return DEFAULT_NAMES[_kind(comp)] if comp.name is None else comp.name
 
 
 def _kind(comp: _Component) -> str:

@@ -264,6 +264,27 @@ def _with_extra(out: dict[str, Any], comp: _Component, api: str, name: str, spec
     return merge(merge(frag.template, out), frag.component)
 
 
+def _typed_gpus(out: dict[str, Any], api: str, p: _Parts) -> dict[str, Any]:
+    """The worker's GPU count wins over the raw layers, in limits and (where one is set) requests:
+    an edited import must not keep the old count in one of them."""
+    if not p.gpus_per_pod:
+        return out
+    n = str(p.gpus_per_pod)
+    if api == "v1beta1":
+        containers = out.get("podTemplate", {}).get("spec", {}).get("containers", [])
+        sections = [(c.setdefault("resources", {}), GPU_RESOURCE) for c in containers if c.get("name") == "main"]
+    else:
+        main = out.get("extraPodSpec", {}).get("mainContainer", {})
+        sections = [(out.setdefault("resources", {}), "gpu")]
+        if GPU_RESOURCE in str(main.get("resources", "")):
+            sections.append((main["resources"], GPU_RESOURCE))
+    for res, key in sections:
+        res.setdefault("limits", {})[key] = n
+        if key in (res.get("requests") or {}):
+            res["requests"][key] = n
+    return out
+
+
 def _path_of(comp: _Component) -> str:
     if isinstance(comp, Worker):
         return f"workers[{comp.name}]"
@@ -306,13 +327,15 @@ def render_dgd(graph: DynamoGraph, api: str = "v1beta1", target: RenderTarget | 
     spec: dict[str, Any] = {}
     spec_adds: list[dict] = []
     if api == "v1beta1":
-        spec["components"] = [_with_extra(_v1beta1(graph, p), p.comp, api, p.name, spec_adds) for p in parts]
+        spec["components"] = [_typed_gpus(_with_extra(_v1beta1(graph, p), p.comp, api, p.name, spec_adds), api, p)
+                              for p in parts]
         for rc in graph.extra_components:
             spec["components"].append(_raw_component(rc, "v1beta1"))
         if graph.env:
             spec["env"] = _env_list(graph.env)
     else:
-        services = {p.name: _with_extra(_v1alpha1(graph, p), p.comp, api, p.name, spec_adds) for p in parts}
+        services = {p.name: _typed_gpus(_with_extra(_v1alpha1(graph, p), p.comp, api, p.name, spec_adds), api, p)
+                    for p in parts}
         for rc in graph.extra_components:
             services[rc.name] = _raw_component(rc, "v1alpha1")
         spec["services"] = services
