@@ -34,7 +34,7 @@ def _problems(tmp_path, text):
     ("instances:\n  - " + ENTRY.replace("vcpus: 8", "vcpus: -1") + "}\n", ": instances[0].vcpus", "greater than 0"),
     ("instances:\n  - " + ENTRY.replace("2026-01-01", "not a date") + "}\n", ": instances[0].source.date", "YYYY-MM-DD"),
     ("instances:\n  - " + ENTRY + ", prices: [{option: on-demand, usd_per_hour: -5, region: r, "
-     "source: {url: x, date: '2026-01-01'}}]}\n", ": instances[0].prices.0.usd_per_hour", "greater than or equal"),
+     "source: {url: x, date: '2026-01-01'}}]}\n", ": instances[0].prices[0].usd_per_hour", "greater than or equal"),
     ("instances:\n  - " + ENTRY + "}\n  - " + ENTRY + "}\n", ": instances[1].name", "already defined at instances[0]"),
     ("instances:\n  - {name: p5.48xlarge, gpus: -1}\n", ": instances[0].gpus", "greater than or equal"),
 ])

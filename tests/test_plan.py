@@ -99,80 +99,154 @@ def test_json_is_deterministic():
 
 
 # ------------------------------------------------------------------ properties
-def _brute_min_bins(sizes: list[int], cap: int, demand=lambda s: 0, fcap: int | None = None) -> int:
-    """Every assignment of items to bins; a bin holds ≤ cap GPUs and ≤ fcap fabric units."""
-    best = len(sizes)
-    n = len(sizes)
-    for assign in itertools.product(range(n), repeat=n):
-        loads: dict[int, list[int]] = {}
-        for s, b in zip(sizes, assign):
-            g, f = loads.get(b, [0, 0])
-            loads[b] = [g + s, f + demand(s)]
-        if all(g <= cap and (fcap is None or f <= fcap) for g, f in loads.values()):
-            best = min(best, len(loads))
+ONE_CLOUD = {"aws": ["p5.48xlarge", "p4d.24xlarge", "g6e.12xlarge", "g6e.24xlarge"],
+             "azure": ["Standard_ND96isr_H100_v5", "Standard_ND128isr_NDR_GB200_v6"],
+             "gcp": ["a3-ultragpu-8g", "a3-highgpu-8g"]}
+ZONE = {"aws": "us-east-1a", "azure": "1", "gcp": "us-central1-b"}
+
+
+def _brute_min_bins(items: list[tuple[int, int]], cap: int, fcap: int | None) -> int:
+    """Fewest bins for (GPUs, fabric units) items, by trying every set of items for the bin that
+    holds the first remaining one (exhaustive over subsets, memoised)."""
+    from functools import lru_cache
+
+    @lru_cache(maxsize=None)
+    def best(rest: frozenset[int]) -> int:
+        if not rest:
+            return 0
+        first, others = min(rest), sorted(rest - {min(rest)})
+        out = len(rest)
+        for mask in range(1 << len(others)):
+            pick = [first] + [o for k, o in enumerate(others) if mask >> k & 1]
+            g, f = sum(items[i][0] for i in pick), sum(items[i][1] for i in pick)
+            if g <= cap and (fcap is None or f <= fcap):
+                out = min(out, 1 + best(rest - set(pick)))
+        return out
+    return best(frozenset(range(len(items))))
+
+
+def _brute_pool_nodes(g: DynamoGraph, workers: list[int], it) -> int | None:
+    """Nodes of one pool holding every replica of `workers`, from the rules alone; None = a
+    replica does not split into whole nodes."""
+    buckets: dict[str, list[tuple[int, int]]] = {}
+    whole = 0
+    for i in workers:
+        w = g.workers[i]
+        n = w.nodes_for(it.gpus)
+        if w.gpu_count % n or w.gpu_count // n > it.gpus:
+            return None
+        if n > 1:
+            whole += n * w.replicas
+            continue
+        key = w.role if g.is_disaggregated and not fabric.kv_same_node(it) else "all"
+        req = fabric.pod_request(it, w.gpu_count, w.role, 1)
+        buckets.setdefault(key, []).extend([(w.gpu_count, req)] * w.replicas)
+    return whole + sum(_brute_min_bins(v, it.gpus, fabric.node_capacity(it)) for v in buckets.values())
+
+
+def _brute_plan(g: DynamoGraph, pools: list[GpuPool]):
+    """Minimum (nodes, $/h, pools used) over every assignment of workers to pools (prefill and
+    decode together), each pool packed by brute force; None = nothing fits."""
+    cat = load()
+    kv = [i for i, w in enumerate(g.workers) if g.is_disaggregated and w.role in ("prefill", "decode")]
+    units = ([kv] if kv else []) + [[i] for i, w in enumerate(g.workers) if i not in kv]
+    best = None
+    for choice in itertools.product(range(len(pools)), repeat=len(units)):
+        nodes, cost, used = 0, 0.0, 0
+        for p, pool in enumerate(pools):
+            members = [i for u, c in zip(units, choice) if c == p for i in u]
+            if not members:
+                continue
+            it = cat.get(pool.instance_type)
+            n = _brute_pool_nodes(g, members, it)
+            if n is None or n > pool.max:
+                break
+            price = it.price(pool.purchase_option, ZONE.get(it.cloud))
+            nodes, used = nodes + n, used + 1
+            cost += float("inf") if price is None else price * n
+        else:
+            key = (nodes, round(cost, 6), used)
+            best = key if best is None or key < best else best
     return best
 
 
 @st.composite
 def small_graph(draw):
     disagg = draw(st.booleans())
-    sizes = st.sampled_from([1, 2, 3, 4, 5, 6, 8])
+    sizes = st.sampled_from([1, 2, 3, 4, 5, 6, 8, 16])
     if disagg:
         ws = [Worker(role="prefill", gpus=draw(sizes), replicas=draw(st.integers(1, 2))),
               Worker(role="decode", gpus=draw(sizes), replicas=draw(st.integers(1, 2)))]
+        ws += [Worker(role="decode", name=f"Decode{i}", gpus=draw(sizes), replicas=1)
+               for i in range(draw(st.integers(0, 1)))]
     else:
         ws = [Worker(name=f"w{i}", gpus=draw(sizes), replicas=draw(st.integers(1, 2)))
               for i in range(draw(st.integers(1, 3)))]
     return DynamoGraph(name="g", model=Model("m/x"), workers=ws)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(g=small_graph(), inst=st.sampled_from(["p5.48xlarge", "Standard_ND96isr_H100_v5", "g6e.12xlarge",
-                                              "p4d.24xlarge", "g6e.24xlarge", "a3-ultragpu-8g"]))
-def test_placement_properties(g, inst):
-    pool = GpuPool(name="p", instance_type=inst, max_nodes=64, zones=["z-1a"])
-    it = load().get(inst)
+@st.composite
+def some_pools(draw):
+    cloud = draw(st.sampled_from(sorted(ONE_CLOUD)))
+    types = draw(st.lists(st.sampled_from(ONE_CLOUD[cloud]), min_size=1, max_size=3))
+    return [GpuPool(name=f"p{k}", instance_type=t, max_nodes=draw(st.integers(1, 5)), zones=[ZONE[cloud]])
+            for k, t in enumerate(types)]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(g=small_graph(), pools=some_pools())
+def test_placement_properties(g, pools):
+    cat = load()
+    brute = _brute_plan(g, pools)
     try:
-        c = plan(g, [pool])
-    except PlanError as e:   # only a multinode worker whose GPUs do not split into whole nodes
-        assert any(w.gpu_count > it.gpus and w.gpu_count % w.nodes_for(it.gpus) for w in g.workers), str(e)
+        c = plan(g, pools)
+    except PlanError as e:
+        assert brute is None, (brute, str(e))     # infeasible exactly when no assignment fits
         return
-    (pp,) = [p for p in c.pools if p.pool.name == "p"]
+    assert brute is not None and c.placement_optimal
+    where = c.worker_pools()
+    kv = {w.name for w in g.workers if g.is_disaggregated and w.role in ("prefill", "decode")}
     labels: dict[str, int] = {}
-    for node in pp.nodes:
-        assert len(node.slots) <= it.gpus and all(0 <= k < it.gpus for k in node.slots)   # never over-committed
-        roles = set()
-        replicas_here = {lbl.split(" rank ")[0] for lbl in node.slots.values()}
-        if any(" rank " in lbl for lbl in node.slots.values()):
-            assert len(replicas_here) == 1          # a multinode replica takes whole nodes
-        for lbl in node.slots.values():
-            lbl = lbl.split(" rank ")[0]
-            labels[lbl] = labels.get(lbl, 0) + 1
-            roles.add(lbl.split("[")[0])
-        if not it.fabric.same_node_kv_transfer:
-            assert not ({"PrefillWorker", "DecodeWorker"} <= roles)   # fabric rule
-        # the fabric resource is never over-committed either (what the k8s overlay requests per pod)
-        cap = fabric.node_capacity(it)
-        if cap is not None:
-            pods = {lbl: sum(1 for v in node.slots.values() if v == lbl) for lbl in set(node.slots.values())}
-            assert sum(fabric.pod_request(it, n) for n in pods.values()) <= cap
-    # every replica placed exactly once, with all its GPUs, on one node (none spans two here)
+    pools_of: dict[str, set[str]] = {}
+    for pp in c.pools:
+        it = cat.get(pp.pool.instance_type)
+        assert pp.needed <= pp.pool.max
+        for node in pp.nodes:
+            assert len(node.slots) <= it.gpus and all(0 <= k < it.gpus for k in node.slots)   # never over-committed
+            replicas_here = {lbl.split(" rank ")[0] for lbl in node.slots.values()}
+            if any(" rank " in lbl for lbl in node.slots.values()):
+                assert len(replicas_here) == 1          # a multinode replica takes whole nodes
+            names = {lbl.split("[")[0] for lbl in replicas_here}
+            for lbl in node.slots.values():
+                labels[lbl.split(" rank ")[0]] = labels.get(lbl.split(" rank ")[0], 0) + 1
+            for n in names:
+                pools_of.setdefault(n, set()).add(pp.pool.name)
+            if not fabric.kv_same_node(it) and g.is_disaggregated:         # fabric rule: separate nodes
+                assert len({w.role for w in g.workers if w.name in names} & {"prefill", "decode"}) <= 1
+            # the fabric resource is never over-committed (what the k8s overlay requests per pod)
+            cap = fabric.node_capacity(it)
+            if cap is not None and not any(" rank " in v for v in node.slots.values()):
+                pods = {lbl: list(node.slots.values()).count(lbl) for lbl in set(node.slots.values())}
+                role = {w.name: w.role for w in g.workers}
+                assert sum(fabric.pod_request(it, n, role[lbl.split("[")[0]], 1) for lbl, n in pods.items()) <= cap
+    # every worker's replicas on one pool, the one the plan names; prefill + decode on one pool
+    assert all(len(v) == 1 for v in pools_of.values()) and {w: next(iter(v)) for w, v in pools_of.items()} == where
+    assert len({where[w] for w in kv}) <= 1
+    # every replica placed exactly once, with all its GPUs, on one node unless it spans nodes
     expected = {f"{w.name}[{r}]": w.gpu_count for w in g.workers for r in range(w.replicas)}
     assert labels == expected
-    for node in pp.nodes:
-        for lbl in set(node.slots.values()):
-            if " rank " not in lbl:   # a replica that fits one node never spans two
-                assert sum(1 for v in node.slots.values() if v == lbl) == expected[lbl]
-    # optimal: equals a brute force per fabric bucket (+ whole nodes of multinode replicas)
-    groups: dict[str, list[int]] = {}
-    whole = 0
-    for w in g.workers:
-        if w.gpu_count > it.gpus:
-            whole += w.nodes_for(it.gpus) * w.replicas
-            continue
-        key = w.role if not it.fabric.same_node_kv_transfer else "all"
-        groups.setdefault(key, []).extend([w.gpu_count] * w.replicas)
-    brute = whole + sum(_brute_min_bins(v, it.gpus, lambda s: fabric.pod_request(it, s), fabric.node_capacity(it))
-                        for v in groups.values())
-    assert len(pp.nodes) == brute
-    assert len(pp.nodes) >= node_lower_bound(g, it)
+    for pp in c.pools:
+        for node in pp.nodes:
+            for lbl in set(node.slots.values()):
+                if " rank " not in lbl:
+                    assert list(node.slots.values()).count(lbl) == expected[lbl]
+    # optimal: (nodes, $/h, pools used) equal the brute force over assignments × packings
+    cost = c.cost_per_hour()
+    nodes, usd, used = brute
+    assert (c.total_nodes(), sum(1 for pp in c.pools if pp.needed)) == (nodes, used)
+    assert (cost is None) == (usd == float("inf")) and (cost is None or cost == pytest.approx(usd, abs=1e-3))
+    for pp in c.pools:                   # and never below the bound of what each pool holds
+        on = [w for w in g.workers if where.get(w.name) == pp.pool.name]
+        if on:
+            sub = DynamoGraph(name="g", model=Model("m/x"), workers=on)
+            assert pp.needed >= node_lower_bound(sub, cat.get(pp.pool.instance_type))

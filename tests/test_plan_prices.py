@@ -81,7 +81,8 @@ def test_a_pool_without_region_or_zone_is_priced_with_a_warning():
             "stack's region or the pool's zones)") in c.warnings
 
 
-def test_unknown_cost_names_the_type_and_the_override_that_adds_it(tmp_path, monkeypatch):
+@pytest.mark.parametrize("date", ["'2026-12-01'", "2026-12-01"])      # quoted, or a YAML date as typed
+def test_unknown_cost_names_the_type_and_the_override_that_adds_it(tmp_path, monkeypatch, date):
     nd = GpuPool(name="nd", instance_type="Standard_ND96isr_H100_v5", max_nodes=2)
     c = plan(AGG, [nd], region="eastus")
     lines = cost_lines(c)
@@ -91,7 +92,7 @@ def test_unknown_cost_names_the_type_and_the_override_that_adds_it(tmp_path, mon
     # the printed snippet, filled in, is a catalog file that prices the pool
     snippet = textwrap.dedent("\n".join(lines[2:]))
     filled = snippet.replace("<USD>", "12.5").replace("<where you read it>", "https://example.com/p") \
-                    .replace("<YYYY-MM-DD>", "'2026-12-01'")
+                    .replace("<YYYY-MM-DD>", date)
     f = tmp_path / "prices.yaml"
     f.write_text(filled + "\n")
     monkeypatch.setenv("DYNAMO_IAC_CATALOG", str(f))

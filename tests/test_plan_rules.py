@@ -16,6 +16,7 @@ from dynamo_iac.hardware.pool import GpuPool
 from dynamo_iac.plan import auto_pools, plan
 from dynamo_iac.plan.placement import solve
 from dynamo_iac.targets.k8s.fabrics import overlay_for
+from dynamo_iac.targets.k8s.overlay import RenderTarget
 
 CAT = load()
 
@@ -29,28 +30,45 @@ def disagg_tp1(n):
                                   decode=Worker(role="decode", gpus=1, replicas=n))
 
 
-def _requests(c, it):
+def _requests(c, it, graph):
     """Fabric units the k8s overlay requests per node of the plan (from the overlay itself)."""
+    target = RenderTarget.for_pool(c.pools[0].pool, it)
+    role = {w.name: w.role for w in graph.workers}
     out = []
     for node in c.pools[0].nodes:
         pods = {lbl: list(node.slots.values()).count(lbl) for lbl in set(node.slots.values())}
         total = 0
-        for gpus in pods.values():
-            res = dict(overlay_for(it, gpus).resources)
+        for lbl, gpus in pods.items():
+            res = dict(target.overlay_for(gpus, role[lbl.split("[")[0]], 1).resources)
             total += int(res.get(it.fabric.resource, 0))
         out.append(total)
     return out
 
 
 def test_efa_interfaces_are_a_second_capacity_dimension():
-    it = CAT.get("p4d.24xlarge")                       # 4 EFA for 8 GPUs: a TP1 pod takes 1
-    c = plan(disagg_tp1(8), [pool(inst="p4d.24xlarge")])
+    it = CAT.get("p4d.24xlarge")                       # 4 EFA for 8 GPUs: a TP1 KV pod takes 1
+    g = disagg_tp1(8)
+    c = plan(g, [pool(inst="p4d.24xlarge")])
     assert c.nodes_per_pool() == {"p": 4}                 # 4 pods per node, prefill and decode apart
-    assert max(_requests(c, it)) <= fabric.node_capacity(it) == 4
-    g6 = CAT.get("g6e.24xlarge")                         # 2 EFA for 4 GPUs
-    c = plan(patterns.aggregated("a", "m/x", tp=1, replicas=4), [pool(inst="g6e.24xlarge")])
-    assert c.nodes_per_pool() == {"p": 2} and max(_requests(c, g6)) <= 2
+    assert max(_requests(c, it, g)) <= fabric.node_capacity(it) == 4
     assert any("vpc.amazonaws.com/efa" in r for r in c.reasons)
+
+
+def test_pods_that_move_no_kv_and_span_no_nodes_request_no_fabric():
+    """Aggregated single-node pods exchange nothing between pods: no EFA request, packed by GPUs
+    (8 × TP1 on p4d = 1 node, not 2; 4 × TP1 on g6e.24xlarge = 1, not 2) — and the k8s overlay
+    requests none either; a replica spanning nodes still does."""
+    for inst, n in (("p4d.24xlarge", 8), ("g6e.24xlarge", 4)):
+        it = CAT.get(inst)
+        g = patterns.aggregated("a", "m/x", tp=1, replicas=n)
+        c = plan(g, [pool(inst=inst)])
+        assert c.nodes_per_pool() == {"p": 1} and _requests(c, it, g) == [0]
+        assert not any(it.fabric.resource in r for r in c.reasons)
+        doc = g.to_dgd(target=RenderTarget.for_pool(c.pools[0].pool, it))
+        (w,) = [x for x in doc["spec"]["components"] if x["type"] == "worker"]
+        assert it.fabric.resource not in json.dumps(w) and "FI_PROVIDER" not in json.dumps(w)
+    assert fabric.pod_request(CAT.get("p5.48xlarge"), 8, "agg", 2) == 32       # TP16 over 2 nodes: EFA
+    assert fabric.pod_request(CAT.get("p5.48xlarge"), 4, "decode", 1) == 16
 
 
 def test_overlay_requests_come_from_the_planned_fact():
@@ -59,21 +77,25 @@ def test_overlay_requests_come_from_the_planned_fact():
         for g in (1, 2, 4, 8):
             res = dict(overlay_for(it, g).resources)
             if it.fabric.kind == "roce":     # one unit of each RDMA network the pod uses
-                assert all(v == "1" for v in res.values()) and fabric.pod_request(it, g) == 1
+                assert all(v == "1" for v in res.values()) and fabric.pod_request(it, g, "prefill") == 1
             else:
-                assert int(res[it.fabric.resource]) == fabric.pod_request(it, g) == fabric_share(it, g)
+                assert int(res[it.fabric.resource]) == fabric.pod_request(it, g, "decode") == fabric_share(it, g)
 
 
 def test_infiniband_node_holds_prefill_and_decode():
     it = CAT.get("Standard_ND96isr_H100_v5")
     assert fabric.node_capacity(it) == 63              # aks-rdma-infiniband rdmaHcaMax, not 1
     c = plan(patterns.disaggregated("d", "m/x", tp=4), [GpuPool(name="nd", instance_type=it.name, max_nodes=4)])
-    assert c.nodes_per_pool() == {"nd": 1} and sum(_requests(c, it)) == 2
+    assert c.nodes_per_pool() == {"nd": 1} and sum(_requests(c, it, patterns.disaggregated("d", "m/x", tp=4))) == 2
 
 
 def test_gke_rdma_network_holds_one_pod_per_node():
-    c = plan(patterns.aggregated("a", "m/x", tp=4, replicas=2), [pool(inst="a3-ultragpu-8g", zones=["us-central1-b"])])
-    assert c.nodes_per_pool() == {"p": 2}
+    g = patterns.disaggregated("d", "m/x", prefill=Worker(role="prefill", gpus=4, replicas=2),
+                               decode=Worker(role="decode", gpus=4))
+    c = plan(g, [pool(inst="a3-ultragpu-8g", zones=["us-central1-b"])])
+    assert c.nodes_per_pool() == {"p": 3}                 # one RDMA pod per node: 2 prefill + 1 decode
+    agg = plan(patterns.aggregated("a", "m/x", tp=4, replicas=2), [pool(inst="a3-ultragpu-8g", zones=["us-central1-b"])])
+    assert agg.nodes_per_pool() == {"p": 1}               # no KV, one node each: no RDMA network needed
 
 
 def test_gpus_are_never_over_committed():
@@ -107,10 +129,16 @@ def test_kv_workers_need_one_zone_on_zonal_fabrics():
     assert any("zones" in w for w in c.warnings)
 
 
-def test_independent_workers_spread_over_pools_but_kv_stays_in_one():
+def test_a_workers_replicas_stay_on_one_pool_but_workers_may_use_several():
     two = [pool("a", max_nodes=1), pool("b", max_nodes=1)]
-    c = plan(patterns.aggregated("a", "m/x", tp=8, replicas=2), two)
-    assert c.nodes_per_pool() == {"a": 1, "b": 1} and any("spread" in w for w in c.warnings)
+    with pytest.raises(PlanError) as e:      # one worker = one pod template: its replicas cannot be split
+        plan(patterns.aggregated("a", "m/x", tp=8, replicas=2), two)
+    assert any("no pool holds every replica of Worker" in p.message for p in e.value.problems)
+    g = DynamoGraph(name="g", model=Model("m/x"), workers=[Worker(name="x", gpus=8), Worker(name="y", gpus=8)])
+    c = plan(g, two)
+    assert c.nodes_per_pool() == {"a": 1, "b": 1} and c.worker_pools() == {"x": "a", "y": "b"}
+    assert json.loads(c.to_json())["worker_pools"] == {"x": "a", "y": "b"}
+    assert any("several pools" in w for w in c.warnings)
     with pytest.raises(PlanError):
         plan(patterns.disaggregated("d", "m/x", tp=8), two)            # prefill + decode: one domain
 
@@ -151,7 +179,11 @@ def test_auto_pools_distrusts_unknown_figures():
     with pytest.raises(PlanError) as e:                                   # a4's B200 memory is unknown
         auto_pools(patterns.aggregated("a", m70, tp=1), "gcp", zone="us-central1-b")
     assert any(p.path == "catalog[a4-highgpu-8g].gpu_memory_gb" for p in e.value.problems)
-    (b200,) = auto_pools(patterns.aggregated("a", m70, tp=1), "aws", zone="us-east-1a")   # 140 GB fits 179 × 0.9
+    with pytest.raises(PlanError) as e:     # 140 GB fits only B200 (179 × 0.9), whose EFA count is unknown
+        auto_pools(patterns.aggregated("a", m70, tp=1), "aws", zone="us-east-1a")
+    assert any(p.path == "catalog[p6-b200.48xlarge].fabric.devices" and "allow_unknown_fabric" in p.fix
+               for p in e.value.problems)
+    (b200,) = auto_pools(patterns.aggregated("a", m70, tp=1), "aws", zone="us-east-1a", allow_unknown_fabric=True)
     assert b200.instance_type == "p6-b200.48xlarge"
     (p,) = auto_pools(patterns.aggregated("a", m70, tp=2), "aws", zone="us-east-1a")
     assert CAT.get(p.instance_type).gpu_memory_gb is not None

@@ -14,7 +14,6 @@ from __future__ import annotations
 import difflib
 import os
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -24,9 +23,10 @@ from pydantic import ValidationError
 from .. import yamlio
 from ..errors import ConfigError, Problem
 from .fabric import pod_request
-from .model import InstanceType
+from .model import InstanceType, builtin_doc
 
 TOP_KEYS = ("sources", "fabrics", "instances")   # sources/fabrics hold YAML anchors only
+BUILTIN_KEYS = TOP_KEYS + ("fabric_defaults",)   # per-kind fabric facts (model.fabric_defaults), package file only
 SCHEMA_FIX = "see the schema in dynamo_iac/hardware/model.py and the entries in dynamo_iac/data/catalog.yaml"
 
 
@@ -76,37 +76,61 @@ def gpu_matches(model: str, wanted: str) -> bool:
     return m == w or m.split("-")[0] == w
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> tuple[dict[str, Any], dict[int, int]]:
+    """`over` deep-merged onto `base`, and merged price index → index in `over`'s prices (for
+    error paths that name the user's entry, not the merged list)."""
     out = dict(base)
+    origin: dict[int, int] = {}
     for k, v in over.items():
         if k == "prices" and isinstance(v, list) and isinstance(base.get(k), (list, tuple)):
-            keyed = {(p.get("option"), p.get("region")): p for p in base[k]}
-            for p in v:
-                key = (p.get("option"), p.get("region")) if isinstance(p, dict) else None
-                keyed[key] = _merge(keyed[key], p) if key in keyed and isinstance(p, dict) else p
+            keyed: dict[Any, Any] = {(p.get("option"), p.get("region")): p for p in base[k]}
+            mine: dict[Any, int] = {}
+            for j, p in enumerate(v):
+                key = (p.get("option"), p.get("region")) if isinstance(p, dict) else ("#", j)
+                keyed[key] = _merge(keyed[key], p)[0] if key in keyed and isinstance(p, dict) else p
+                mine[key] = j
             out[k] = list(keyed.values())
+            origin = {i: mine[key] for i, key in enumerate(keyed) if key in mine}
+        elif k == "fabric" and isinstance(v, dict) and isinstance(base.get(k), dict) \
+                and v.get("kind", base[k].get("kind")) != base[k].get("kind"):
+            out[k] = v                    # another fabric kind: its own defaults, none of the old kind's facts
         elif isinstance(v, dict) and isinstance(base.get(k), dict):
-            out[k] = _merge(base[k], v)
+            out[k] = _merge(base[k], v)[0]
         else:
             out[k] = v
+    return out, origin
+
+
+def _loc(loc: tuple[Any, ...], origin: dict[int, int]) -> str:
+    """A pydantic error location as a YAML path: prices[0].region (the user's index when merged)."""
+    out = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{origin.get(part, part) if i == 1 and loc[0] == 'prices' else part}]"
+        else:
+            out += f".{part}"
     return out
 
 
-def _parse(text: str, source: str, known: dict[str, InstanceType] | None = None) -> dict[str, InstanceType]:
-    """Entries of one catalog file; `known` entries are what a same-named entry is merged onto."""
+def _parse(text: str | None, source: str, known: dict[str, InstanceType] | None = None,
+           doc: Any = None, top_keys: tuple[str, ...] = TOP_KEYS) -> dict[str, InstanceType]:
+    """Entries of one catalog file (or its parsed `doc`); `known` entries are what a same-named
+    entry is merged onto."""
     known = known or {}
-    try:
-        doc = yamlio.load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{source}: not valid YAML ({e})", source, "fix the YAML syntax") from None
+    if text is not None:
+        try:
+            doc = yamlio.load(text)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{source}: not valid YAML ({e})", source, "fix the YAML syntax") from None
     doc = {} if doc is None else doc
     if not isinstance(doc, dict):
         raise ConfigError(f"the file is a {type(doc).__name__}, not a mapping", f"{source}: (top level)",
                           "write `instances: [ {cloud: …, name: …, …} ]` at the top level")
-    problems = [Problem(f"{source}: {k}", f"unknown top-level key {k!r}",
-                        f"use {', '.join(TOP_KEYS)}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-                for k in doc if k not in TOP_KEYS
-                for close in [difflib.get_close_matches(str(k), TOP_KEYS, n=1)]]
+    problems = [Problem(f"{source}: {k}", f"unknown top-level key {k!r}"
+                        + (" (the per-kind fabric facts are the package catalog's)" if k == "fabric_defaults" else ""),
+                        f"use {', '.join(top_keys)}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+                for k in doc if k not in top_keys
+                for close in [difflib.get_close_matches(str(k), top_keys, n=1)]]
     raw_list = doc.get("instances") or []
     if not isinstance(raw_list, list):
         problems.append(Problem(f"{source}: instances", f"is a {type(raw_list).__name__}, not a list",
@@ -126,13 +150,12 @@ def _parse(text: str, source: str, known: dict[str, InstanceType] | None = None)
             continue
         if isinstance(name, str):
             first_at[name] = i
-        merged = _merge(known[name].model_dump(mode="python"), raw) if name in known else raw
+        merged, origin = _merge(known[name].model_dump(mode="python"), raw) if name in known else (raw, {})
         try:
             it = InstanceType.model_validate(merged)
         except ValidationError as e:
             for err in e.errors():
-                loc = ".".join(str(p) for p in err["loc"])
-                problems.append(Problem(f"{where}.{loc}", err["msg"], SCHEMA_FIX))
+                problems.append(Problem(f"{where}{_loc(err['loc'], origin)}", err["msg"], SCHEMA_FIX))
             continue
         out[it.name] = it
     if problems:
@@ -142,8 +165,7 @@ def _parse(text: str, source: str, known: dict[str, InstanceType] | None = None)
 
 @lru_cache(maxsize=1)
 def _builtin() -> dict[str, InstanceType]:
-    text = resources.files("dynamo_iac.data").joinpath("catalog.yaml").read_text()
-    return _parse(text, "catalog.yaml")
+    return _parse(None, "catalog.yaml", doc=builtin_doc(), top_keys=BUILTIN_KEYS)
 
 
 def load(extra_files: Iterable[str | Path] = ()) -> Catalog:
@@ -154,6 +176,9 @@ def load(extra_files: Iterable[str | Path] = ()) -> Catalog:
         files += [p for p in env.split(os.pathsep) if p]
     for f in files:
         path = Path(f).expanduser()
+        if path.is_dir():
+            raise ConfigError(f"catalog file {str(path)!r} is a directory", "DYNAMO_IAC_CATALOG",
+                              "give the path of a YAML file in it (instances: [...])")
         if not path.is_file():
             raise ConfigError(f"catalog file {str(path)!r} does not exist", "DYNAMO_IAC_CATALOG", "check the path")
         entries.update(_parse(path.read_text(), str(path), entries))

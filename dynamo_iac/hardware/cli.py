@@ -23,13 +23,15 @@ def register(app: typer.Typer) -> None:
         from .catalog import load
         from .model import PURCHASE_OPTIONS
 
+        cloud = cloud.lower() if cloud else None
         if cloud and cloud not in ("aws", "azure", "gcp"):
             raise ConfigError(f"unknown cloud {cloud!r}", "--cloud", "use aws, azure or gcp")
         cat = load()
         items = cat.select(cloud=cloud, gpu=gpu)
         if not items:
+            here = sorted({i.gpu_model.lower() for i in cat.select(cloud=cloud, gpus_only=True)})
             raise ConfigError(f"no {cloud + ' ' if cloud else ''}instance type has GPU model {gpu!r}", "--gpu",
-                              f"use one of {', '.join(m.lower() for m in cat.gpu_models())}")
+                              f"use one of {', '.join(here)}" + (f" (on {cloud})" if cloud else ""))
         if as_json:
             sys.stdout.write(json.dumps([i.model_dump(mode="json") for i in items], indent=2, sort_keys=True) + "\n")
             return

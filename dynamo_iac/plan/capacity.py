@@ -2,14 +2,16 @@
 type, what it costs, and why when it does not fit.
 
 Rules: a node is never over-committed, in GPUs nor in its fabric resource (EFA interfaces, RDMA
-networks: hardware.fabric); a replica that fits on one node never spans two; a multinode replica
-takes whole nodes; workers that exchange KV cache (prefill + decode) stay in one fabric domain
-(one pool, whose zone defines the AZ / RDMA network); where the fabric cannot carry KV between
-pods of one node (catalog: same_node_kv_transfer) prefill and decode get separate nodes;
-independent workers may spread over pools when no single pool holds them; pools of one plan
-are of one cloud; CPU-only components go to the system pool. Minimise nodes, then cost.
-Nodes are reported twice: `nodes` placement needs, `provisioned` what the node group runs
-(max(needed, min_nodes, nodes if given)); cost is on provisioned nodes.
+networks: hardware.fabric; only pods that use the fabric — prefill/decode, or a replica spanning
+nodes — request it); a replica that fits on one node never spans two; a multinode replica takes
+whole nodes; every replica of a worker is on one pool (one DGD component = one pod template);
+workers that exchange KV cache (prefill + decode) share one pool, one fabric domain, whose zonal
+fabric needs one zone; where the fabric cannot carry KV between pods of one node (catalog:
+same_node_kv_transfer) prefill and decode get separate nodes; pools of one plan are of one cloud;
+CPU-only components go to the system pool. Which pool each worker goes to is searched
+(plan/assign.py) to minimise nodes, then cost. Nodes are reported twice: `nodes` placement needs,
+`provisioned` what the node group runs (max(needed, min_nodes, nodes if given)); cost is on
+provisioned nodes.
 """
 from __future__ import annotations
 
@@ -22,10 +24,11 @@ from ..errors import PlanError, Problem
 from ..hardware import fabric as fab
 from ..hardware.model import PURCHASE_OPTIONS, InstanceType, region_of
 from ..hardware.pool import GpuPool
+from .assign import Assignment, assign
 from .placement import Item, lower_bound, solve
 
 HOURS_PER_MONTH = 730
-Replica = tuple[int, int]                 # (worker index, replica index)
+ASSIGN_BUDGET = 4_000                     # distinct pool packings the worker → pool search may evaluate
 
 
 @dataclass
@@ -118,6 +121,12 @@ class CapacityPlan:
     system: list[str]                      # CPU-only components (frontend, planner) → system pool
     warnings: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)   # why the placement is what it is
+    placement: dict[str, str] = field(default_factory=dict)   # GPU worker name → its pool
+    placement_optimal: bool = True         # the worker → pool assignment is proven minimal
+
+    def worker_pools(self) -> dict[str, str]:
+        """GPU worker name → the one pool all its replicas run on (what DynamoDeployment pins)."""
+        return dict(self.placement)
 
     def _gpu_pools(self) -> list[PoolPlan]:
         return [p for p in self.pools if p.instance.gpus > 0]
@@ -185,6 +194,8 @@ class CapacityPlan:
                 "allocation": {n.name: {str(k): v for k, v in sorted(n.slots.items())} for n in p.nodes},
             } for p in self.pools],
             "system_pool": sorted(self.system),
+            "worker_pools": self.worker_pools(),
+            "placement_optimal": self.placement_optimal,
             "total_nodes": self.total_nodes(),
             "provisioned_nodes": self.total_provisioned(),
             "gpu_utilisation": round(self.gpu_utilisation(), 4),
@@ -200,17 +211,18 @@ class CapacityPlan:
 
 
 # ------------------------------------------------------------------ one pool
-def _items(graph: Any, gpn: int, only: Iterable[Replica] | None = None
+def _items(graph: Any, inst: InstanceType, only: Iterable[int] | None = None
            ) -> tuple[dict[str, list[Item]], list[tuple[str, int, int]], list[Problem]]:
-    """Single-node items per role, multinode replicas (label, nodes, gpus/node), problems."""
+    """Single-node items (GPUs, label, fabric units) per role, multinode replicas (label, nodes,
+    gpus/node), problems — of every GPU worker, or of the workers indexed `only`."""
+    gpn = inst.gpus
     keep = None if only is None else set(only)
     groups: dict[str, list[Item]] = {}
     multi: list[tuple[str, int, int]] = []
     problems: list[Problem] = []
     for i, w in enumerate(graph.workers):
         g = w.gpu_count
-        reps = [r for r in range(w.replicas) if keep is None or (i, r) in keep]
-        if g == 0 or not reps:
+        if g == 0 or (keep is not None and i not in keep):
             continue
         nodes = w.nodes_for(gpn)
         if g % nodes or g // nodes > gpn:
@@ -222,11 +234,12 @@ def _items(graph: Any, gpn: int, only: Iterable[Replica] | None = None
                                      else f"use a multiple of {gpn} GPUs (e.g. tp={whole * gpn})")
                                     + f", or pick an instance type with ≥ {math.ceil(g / nodes)} GPUs per node"))
             continue
-        for r in reps:
+        units = fab.pod_request(inst, g, w.role, nodes)         # what the k8s overlay requests
+        for r in range(w.replicas):
             if nodes > 1:
                 multi.append((f"{w.name}[{r}]", nodes, g // nodes))
             else:
-                groups.setdefault(w.role, []).append((g, f"{w.name}[{r}]"))
+                groups.setdefault(w.role, []).append((g, f"{w.name}[{r}]", units))
     return groups, multi, problems
 
 
@@ -238,14 +251,10 @@ def _buckets(graph: Any, inst: InstanceType, groups: dict[str, list[Item]]) -> l
     return [sum(groups.values(), [])]
 
 
-def _fabric_limits(inst: InstanceType, sizes: Iterable[int]) -> tuple[dict[int, int], int | None]:
-    return {s: fab.pod_request(inst, s) for s in sizes}, fab.node_capacity(inst)
-
-
 def node_lower_bound(graph: Any, inst: InstanceType) -> int:
-    groups, multi, _ = _items(graph, inst.gpus)
-    demand, fcap = _fabric_limits(inst, {s for v in groups.values() for s, _ in v})
-    return (sum(lower_bound(b, inst.gpus, demand, fcap) for b in _buckets(graph, inst, groups))
+    groups, multi, _ = _items(graph, inst)
+    fcap = fab.node_capacity(inst)
+    return (sum(lower_bound(b, inst.gpus, None, fcap) for b in _buckets(graph, inst, groups))
             + sum(n for _, n, _ in multi))
 
 
@@ -254,27 +263,29 @@ def _where(pool: GpuPool, region: str | None) -> str | None:
     return region or (None if zone is None or zone.isdigit() else region_of(zone))
 
 
-def _place_on(graph: Any, pool: GpuPool, inst: InstanceType, only: Iterable[Replica] | None = None,
+def _place_on(graph: Any, pool: GpuPool, inst: InstanceType, only: Iterable[int] | None = None,
               region: str | None = None) -> tuple[PoolPlan, list[str]]:
-    """Place the graph's GPU replicas (or `only` these) on one pool; PlanError when one cannot fit."""
+    """Place every replica of the GPU workers (or of the workers indexed `only`) on one pool;
+    PlanError when one cannot fit."""
     from .sizing import memory_problems
 
     gpn = inst.gpus
-    groups, multi, problems = _items(graph, gpn, only)
-    problems += memory_problems(graph, inst)
+    groups, multi, problems = _items(graph, inst, only)
+    problems += memory_problems(graph, inst, only=only)
     if problems:
         raise PlanError(problems)
     reasons = []
-    if graph.is_disaggregated and not fab.kv_same_node(inst):
+    if graph.is_disaggregated and groups.get("prefill") and groups.get("decode") and not fab.kv_same_node(inst):
         why = ("does not carry KV transfers between pods of the same node (catalog: same_node_kv_transfer=false)"
                if inst.fabric.same_node_kv_transfer is False else
                "is not known to carry KV transfers between pods of the same node (catalog: same_node_kv_transfer "
                "unknown, so the safe choice)")
         reasons.append(f"prefill and decode on separate nodes: {inst.fabric.kind} on {inst.name} {why}")
-    demand, fcap = _fabric_limits(inst, {s for v in groups.values() for s, _ in v} | {p for _, _, p in multi})
-    if fcap is not None and any(d * gpn > fcap * s for s, d in demand.items()):      # fabric binds before GPUs
+    fcap = fab.node_capacity(inst)
+    asks = sorted({(it[0], it[2]) for v in groups.values() for it in v if it[2]})
+    if fcap is not None and any(d * gpn > fcap * s for s, d in asks):      # fabric binds before GPUs
         reasons.append(f"{inst.fabric.resource}: a node has {fcap}; a pod requests "
-                       + ", ".join(f"{d} with {s} GPU(s)" for s, d in sorted(demand.items())))
+                       + ", ".join(f"{d} with {s} GPU(s)" for s, d in asks))
     plan = PoolPlan(pool, inst, region=region)
     for label, nodes, per in multi:
         for k in range(nodes):
@@ -284,13 +295,13 @@ def _place_on(graph: Any, pool: GpuPool, inst: InstanceType, only: Iterable[Repl
             plan.nodes.append(node)
     plan.lower_bound = len(plan.nodes)
     for bucket in _buckets(graph, inst, groups):
-        packing = solve(bucket, gpn, demand, fcap)
+        packing = solve(bucket, gpn, None, fcap)
         plan.lower_bound += packing.lower_bound
         plan.optimal = plan.optimal and packing.optimal
         for bin_ in packing.bins:
             node = NodePlan(pool.name, len(plan.nodes), gpn)
             gpu = 0
-            for size, label in sorted(bin_, key=lambda x: (-x[0], x[1])):
+            for size, label, _ in sorted(bin_, key=lambda x: (-x[0], x[1])):
                 for _ in range(size):
                     node.slots[gpu] = label
                     gpu += 1
@@ -320,14 +331,13 @@ def _too_many(graph: Any, pp: PoolPlan) -> Problem | None:
                    f"allows at most {pp.pool.max}", f"raise max_nodes to {pp.needed}{also} or pick a larger instance type")
 
 
-def _replicas(graph: Any, kv: bool) -> list[Replica]:
-    """GPU replicas that exchange KV (prefill/decode of a disaggregated graph) or the others."""
-    out = []
-    for i, w in enumerate(graph.workers):
-        is_kv = graph.is_disaggregated and w.role in ("prefill", "decode")
-        if w.gpu_count and is_kv == kv:
-            out += [(i, r) for r in range(w.replicas)]
-    return out
+def _units(graph: Any) -> list[tuple[int, ...]]:
+    """Worker indices that go to one pool together: the prefill + decode workers of a
+    disaggregated graph (they exchange KV cache: one fabric domain), then every other GPU worker
+    alone (a worker's replicas share one pod template, so they share one pool)."""
+    gpu = [i for i, w in enumerate(graph.workers) if w.gpu_count]
+    kv = tuple(i for i in gpu if graph.is_disaggregated and graph.workers[i].role in fab.KV_ROLES)
+    return ([kv] if kv else []) + [(i,) for i in gpu if i not in kv]
 
 
 def _cloud_problems(pools: list[GpuPool], insts: list[InstanceType]) -> list[Problem]:
@@ -339,11 +349,22 @@ def _cloud_problems(pools: list[GpuPool], insts: list[InstanceType]) -> list[Pro
                     "plan each cloud's pools separately (one stack per cloud)")]
 
 
-def _total(pps: dict[str, PoolPlan]) -> tuple[int, float]:
-    gpu = [p for p in pps.values() if p.instance.gpus]
-    nodes = sum(p.provisioned for p in gpu)
-    costs = [p.cost() for p in gpu]
-    return nodes, (math.inf if None in costs else sum(c for c in costs if c is not None))
+def _duplicate_problems(pools: list[GpuPool]) -> list[Problem]:
+    seen: dict[str, int] = {}
+    out = []
+    for i, p in enumerate(pools):
+        if p.name in seen:
+            out.append(Problem(f"pools[{i}].name", f"pool name {p.name!r} is also pools[{seen[p.name]}]'s: "
+                               "the plan, the node groups and the pod selectors key pools by name",
+                               "give every pool its own name"))
+        seen.setdefault(p.name, i)
+    return out
+
+
+def _score(pp: PoolPlan) -> tuple[int, int, float]:
+    """(provisioned nodes, 1 if its price is unknown else 0, known $/h) of a GPU pool."""
+    cost = pp.cost()
+    return pp.provisioned, int(cost is None), cost or 0.0
 
 
 def plan(graph: Any, pools: list[GpuPool], catalog: Any = None, region: str | None = None) -> CapacityPlan:
@@ -355,45 +376,76 @@ def plan(graph: Any, pools: list[GpuPool], catalog: Any = None, region: str | No
     cat = catalog or load()
     if not pools:
         raise PlanError("no GPU pool to place the workers on", "pools", "add a GpuPool(instance_type=…, nodes=…)")
+    if problems := _duplicate_problems(pools):
+        raise PlanError(problems)
     insts = [cat.get(p.instance_type) for p in pools]
     if problems := _cloud_problems(pools, insts):
         raise PlanError(problems)
     gpu_pools = [(p, i) for p, i in zip(pools, insts) if i.gpus > 0]
     if not gpu_pools:
         raise PlanError("none of the pools has GPUs", "pools", "add a GPU instance type")
-    empty = {p.name: PoolPlan(p, i, region=region) for p, i in zip(pools, insts)}
-    kv = _replicas(graph, kv=True)
-    warnings: list[str] = []
-    errors: list[Problem] = []
-    best: tuple | None = None
-    # 1) everything on one pool (KV workers then share its fabric domain): fewest provisioned nodes, then cost
-    for pool, inst in gpu_pools:
-        try:
-            pp, reasons = _place_on(graph, pool, inst, region=region)
-        except PlanError as e:
-            errors += e.problems
-            continue
-        bad = [_too_many(graph, pp)] if _too_many(graph, pp) else []
-        if kv:
-            bad += fab.zone_problems(pool, inst)
-        if bad:
-            errors += bad
-            continue
-        key = (*_total({**empty, pool.name: pp}), pool.name)
-        if best is None or key < best[0]:
-            best = (key, {**empty, pool.name: pp}, reasons)
-    if best is not None:
-        _, chosen, reasons = best
+    units = _units(graph)
+    kv_unit = {u for u in units if any(graph.workers[i].role in fab.KV_ROLES for i in u) and graph.is_disaggregated}
+    placed: dict[tuple[int, frozenset[int]], tuple[PoolPlan, list[str]] | Problem | PlanError] = {}
+
+    def place(p: int, chosen: frozenset[int]) -> tuple[PoolPlan, list[str]] | Problem | PlanError:
+        """Pool p holding the units `chosen`: its plan and reasons, or why it cannot."""
+        key = (p, chosen)
+        if key not in placed:
+            pool, inst = gpu_pools[p]
+            if not chosen:
+                placed[key] = (PoolPlan(pool, inst, region=region), [])
+            else:
+                try:
+                    pp, why = _place_on(graph, pool, inst, [i for u in chosen for i in units[u]], region)
+                except PlanError as e:
+                    placed[key] = e
+                else:
+                    bad = _too_many(graph, pp) or next(iter(
+                        fab.zone_problems(pool, inst) if any(units[u] in kv_unit for u in chosen) else []), None)
+                    placed[key] = bad or (pp, why)
+        return placed[key]
+
+    def score(p: int, chosen: frozenset[int]) -> tuple[int, int, float] | None:
+        got = place(p, chosen)
+        return _score(got[0]) if isinstance(got, tuple) else None
+
+    everything = frozenset(range(len(units)))
+    if len(gpu_pools) == 1:            # one pool: nothing to choose, place everything at once
+        got = place(0, everything)
+        if not isinstance(got, tuple):
+            raise got if isinstance(got, PlanError) else PlanError([got])
+        result = Assignment((everything,), True)
     else:
-        if len(gpu_pools) < 2 or not _replicas(graph, kv=False):     # nothing to spread
-            raise PlanError(_dedupe(errors))
-        chosen, reasons, spread_errors = _spread(graph, gpu_pools, empty, kv, region)
-        if chosen is None:
-            raise PlanError(_dedupe(errors + spread_errors))
-        warnings.append("no single pool holds the graph: independent workers are spread over pools "
-                        f"{', '.join(p for p, pp in chosen.items() if pp.needed)} by a greedy split "
-                        "(each pool packed exactly; the split itself is not proven minimal)")
-    plans = [chosen[p.name] for p in pools]
+        choices = [[p for p in range(len(gpu_pools)) if score(p, frozenset({u})) is not None] for u in range(len(units))]
+        if problems := _unplaceable(graph, units, kv_unit, choices, place, gpu_pools):
+            raise PlanError(problems)
+        for u, c in enumerate(choices):    # preferred first: the pool where the unit alone scores best
+            c.sort(key=lambda p, u=u: (score(p, frozenset({u})), p))
+        sizes = [sum(graph.workers[i].gpu_count * graph.workers[i].replicas for i in u) for u in units]
+        result = assign(len(gpu_pools), sizes, choices, score, budget=ASSIGN_BUDGET)
+        if result is None:
+            raise PlanError(_dedupe(_together_problems(graph, gpu_pools, everything, place)))
+        if not result.sets:
+            raise PlanError(f"no assignment of {graph.name}'s workers to pools was found within the search budget "
+                            f"({ASSIGN_BUDGET} packings)", "pools", "raise max_nodes so the pools hold the "
+                            "workers more easily, or use fewer pools")
+    chosen_plans: dict[str, PoolPlan] = {p.name: PoolPlan(p, i, region=region) for p, i in zip(pools, insts)}
+    reasons: list[str] = []
+    for p, members in enumerate(result.sets):
+        pp, why = place(p, members)       # type: ignore[misc]
+        chosen_plans[gpu_pools[p][0].name] = pp
+        reasons += [r for r in why if r not in reasons]
+    plans = [chosen_plans[p.name] for p in pools]
+    worker_pools = {graph.workers[i].name: gpu_pools[p][0].name
+                    for p, members in enumerate(result.sets) for u in sorted(members) for i in units[u]}
+    warnings: list[str] = []
+    if len({v for v in worker_pools.values()}) > 1:
+        warnings.append("workers on several pools (each worker's replicas on one pool, prefill and decode together): "
+                        + "; ".join(f"{w} → {p}" for w, p in worker_pools.items()))
+    if not result.proven:
+        warnings.append(f"the assignment of workers to pools is the best of {ASSIGN_BUDGET} packings searched, "
+                        "not proven minimal (each pool's packing still is)")
     system = []
     if graph.frontend is not None:
         system.append(f"{graph.frontend.name} ×{graph.frontend.replicas}")
@@ -404,74 +456,50 @@ def plan(graph: Any, pools: list[GpuPool], catalog: Any = None, region: str | No
         if pp.needed > pp.lower_bound:
             reasons.append(f"{pp.pool.name}: {pp.needed} nodes for a lower bound of {pp.lower_bound}"
                            + ("" if pp.optimal else " (search budget spent)"))
-    return CapacityPlan(graph=graph.name, pools=plans, system=system, warnings=warnings, reasons=reasons)
+    return CapacityPlan(graph=graph.name, pools=plans, system=system, warnings=warnings, reasons=reasons,
+                        placement=dict(sorted(worker_pools.items())), placement_optimal=result.proven)
 
 
-def _spread(graph: Any, gpu_pools: list[tuple[GpuPool, InstanceType]], empty: dict[str, PoolPlan],
-            kv: list[Replica], region: str | None = None) -> tuple[dict[str, PoolPlan] | None, list[str], list[Problem]]:
-    """KV replicas on one pool (one fabric domain), independent replicas packed pool after pool
-    (cheapest known $/GPU first) up to each pool's limit, keeping the fullest nodes."""
-    def order(pi):
-        p, i = pi
-        price = i.price(p.purchase_option, _where(p, region))
-        return (price is None, (price or 0) / i.gpus, p.name)
-
-    ranked = sorted(gpu_pools, key=order)
-    assigned: dict[str, list[Replica]] = {p.name: [] for p, _ in ranked}
-    reasons: list[str] = []
-    problems: list[Problem] = []
-    if kv:
-        home = None
-        for pool, inst in ranked:
-            try:
-                pp, why = _place_on(graph, pool, inst, kv, region)
-            except PlanError:
-                continue
-            if not _too_many(graph, pp) and not fab.zone_problems(pool, inst):
-                home, reasons = pool.name, why
-                break
-        if home is None:
-            return None, [], [Problem("pools", f"the prefill and decode workers of {graph.name} exchange KV cache and "
-                                      "must share one fabric domain (one pool), but no pool holds all of them",
-                                      "raise one pool's max_nodes (or nodes) or pick a larger instance type")]
-        assigned[home] = list(kv)
-    label_of = {(i, r): f"{w.name}[{r}]" for i, w in enumerate(graph.workers) for r in range(w.replicas)}
-    left = _replicas(graph, kv=False)
-    for pool, inst in ranked:
-        if not left:
-            break
-        base = len(_place_on(graph, pool, inst, assigned[pool.name], region)[0].nodes) if assigned[pool.name] else 0
-        room = _limit(pool)[0] - base
-        if room <= 0:
+def _unplaceable(graph: Any, units: list[tuple[int, ...]], kv_unit: set, choices: list[list[int]], place: Any,
+                 gpu_pools: list[tuple[GpuPool, InstanceType]]) -> list[Problem]:
+    """Why each unit that fits no pool on its own fits none."""
+    out: list[Problem] = []
+    for u, members in enumerate(units):
+        if choices[u]:
             continue
-        try:
-            pp, _ = _place_on(graph, pool, inst, left, region)
-        except PlanError as e:
-            problems += e.problems
-            continue
-        keep = sorted(pp.nodes, key=lambda n: (-len(n.slots), n.index))[:room]
-        kept = {n.index for n in keep}
-        # a multinode replica is kept only with all of its nodes
-        labels = {lb for lb in {lb for n in keep for lb in _labels(n)}
-                  if all(n.index in kept for n in pp.nodes if lb in _labels(n))}
-        took = [rep for rep in left if label_of[rep] in labels]
-        assigned[pool.name] += took
-        left = [rep for rep in left if rep not in took]
-    if left:
-        return None, [], problems or [Problem("pools", f"{len(left)} replica(s) of {graph.name} "
-                                             f"({', '.join(label_of[r] for r in left[:4])}{'…' if len(left) > 4 else ''}) "
-                                             "fit in no pool once the others are full",
-                                             "raise a pool's max_nodes (or nodes) or add a pool")]
-    out = dict(empty)
-    for pool, inst in ranked:
-        if assigned[pool.name]:
-            out[pool.name] = _place_on(graph, pool, inst, assigned[pool.name], region)[0]
-    return out, reasons, []
+        for p in range(len(gpu_pools)):
+            got = place(p, frozenset({u}))
+            out += got.problems if isinstance(got, PlanError) else [got]
+        if members in kv_unit:
+            out.append(Problem("pools", f"the prefill and decode workers of {graph.name} exchange KV cache and "
+                               "must share one fabric domain (one pool), but no pool holds all of them",
+                               "raise one pool's max_nodes (or nodes) or pick a larger instance type"))
+        else:
+            name = graph.workers[members[0]].name
+            out.append(Problem("pools", f"no pool holds every replica of {name} (a worker's replicas share one pod "
+                               "template, so they go to one pool)",
+                               "raise one pool's max_nodes (or nodes), pick a larger instance type, or split the "
+                               "worker into two workers"))
+    return _dedupe(out)
+
+
+def _together_problems(graph: Any, gpu_pools: list[tuple[GpuPool, InstanceType]], everything: frozenset[int],
+                       place: Any) -> list[Problem]:
+    """Every unit fits some pool alone, but no assignment holds them all: what one pool would need."""
+    out: list[Problem] = []
+    for p in range(len(gpu_pools)):
+        got = place(p, everything)
+        out += got.problems if isinstance(got, PlanError) else [] if isinstance(got, tuple) else [got]
+    out.append(Problem("pools", f"each worker of {graph.name} fits a pool on its own, but the pools together cannot "
+                       "hold them all (every worker's replicas on one pool)",
+                       "raise a pool's max_nodes (or nodes) or add a pool"))
+    return out
 
 
 def _warnings(graph: Any, plans: list[PoolPlan]) -> list[str]:
     out = []
-    kv_names = {f"{w.name}[{r}]" for i, r in _replicas(graph, kv=True) for w in [graph.workers[i]]}
+    kv_names = {f"{w.name}[{r}]" for w in graph.workers if graph.is_disaggregated and w.role in fab.KV_ROLES
+                for r in range(w.replicas)}
     kv_pools = {pp.pool.name for pp in plans if any(_labels(n) & kv_names for n in pp.nodes)}
     for pp in plans:
         inst, name = pp.instance, pp.pool.name

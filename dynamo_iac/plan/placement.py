@@ -2,7 +2,7 @@
 
 A node holds items (one worker replica each) of g GPUs that request f units of the node's fabric
 resource (EFA interfaces, RDMA networks …), up to the node's GPU count and fabric capacity: a
-two-dimensional bin-packing problem with few item types (the distinct GPU counts). Items of
+two-dimensional bin-packing problem with few item types (the distinct (GPUs, fabric) pairs). Items of
 different groups never share a node when the fabric forbids same-node KV transfer, so the problem
 splits into independent packings, each solved by `solve`:
   - first-fit decreasing gives an upper bound; when it meets the lower bound it is optimal;
@@ -18,8 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import ceil, inf
 
-Item = tuple[int, str]                    # (GPUs, label)
+Item = tuple                              # (GPUs, label) or (GPUs, label, fabric units)
 SEARCH_BUDGET = 200_000                   # branch-and-bound expansions per packing
+
+
+def _units(items: list[Item], demand: dict[int, int] | None) -> list[tuple[int, int]]:
+    """(GPUs, fabric units) of each item: its own third field, else `demand` by GPU count."""
+    demand = demand or {}
+    return [(it[0], it[2] if len(it) > 2 else demand.get(it[0], 0)) for it in items]
 
 
 @dataclass(frozen=True)
@@ -30,14 +36,15 @@ class Packing:
 
 
 class _Problem:
-    """Item types (sizes descending), their fabric demand, and the node capacities."""
+    """Item types ((GPUs, fabric) pairs, largest first), and the node capacities."""
 
-    def __init__(self, items: list[Item], cap: int, demand: dict[int, int] | None, fcap: int | None):
+    def __init__(self, units: list[tuple[int, int]], cap: int, fcap: int | None):
         self.cap = cap
         self.fcap = fcap if fcap else inf
-        self.sizes = tuple(sorted({s for s, _ in items}, reverse=True))
-        self.dem = tuple((demand or {}).get(s, 0) for s in self.sizes)
-        self.counts = tuple(sum(1 for s, _ in items if s == t) for t in self.sizes)
+        self.types = tuple(sorted(set(units), key=lambda t: (-t[0], -t[1])))
+        self.sizes = tuple(s for s, _ in self.types)
+        self.dem = tuple(d for _, d in self.types)
+        self.counts = tuple(units.count(t) for t in self.types)
         for s, d in zip(self.sizes, self.dem):
             if s > cap or d > self.fcap:
                 raise ValueError(f"an item of {s} GPUs / {d} fabric units exceeds a node ({cap} / {fcap})")
@@ -101,19 +108,17 @@ class _Problem:
 
 def ffd(items: list[Item], cap: int, demand: dict[int, int] | None = None, fcap: int | None = None) -> list[list[Item]]:
     """First-fit decreasing in both dimensions; stable (ties keep the input order)."""
-    demand = demand or {}
     flim = fcap if fcap else inf
     bins: list[list[Item]] = []
     free: list[list[float]] = []
-    for size, label in sorted(items, key=lambda x: -x[0]):
-        d = demand.get(size, 0)
+    for item, (size, d) in sorted(zip(items, _units(items, demand)), key=lambda x: (-x[1][0], -x[1][1])):
         for i, (g, f) in enumerate(free):
             if g >= size and f >= d:
-                bins[i].append((size, label))
+                bins[i].append(item)
                 free[i] = [g - size, f - d]
                 break
         else:
-            bins.append([(size, label)])
+            bins.append([item])
             free.append([cap - size, flim - d])
     return bins
 
@@ -128,7 +133,8 @@ def solve(items: list[Item], cap: int, demand: dict[int, int] | None = None, fca
     """Fewest nodes of `cap` GPUs (and `fcap` fabric units; None = unbounded) holding `items`."""
     if not items:
         return Packing([], 0, True)
-    pb = _Problem(items, cap, demand, fcap)
+    units = _units(items, demand)
+    pb = _Problem(units, cap, fcap)
     first_fit = ffd(items, cap, demand, fcap)
     root = pb.bound(pb.counts)
     # divisible sizes (1, 2, 4, 8 …) without a binding fabric: FFD is optimal (Coffman, Garey, Johnson 1987)
@@ -180,8 +186,8 @@ def solve(items: list[Item], cap: int, demand: dict[int, int] | None = None, fca
         stack.append((rem, candidates(rem)))
     if best_path is None:
         return Packing(first_fit, root, not aborted or len(first_fit) == root)
-    by_size = {s: [lbl for sz, lbl in items if sz == s] for s in sizes}
-    bins = [[(sizes[i], by_size[sizes[i]].pop(0)) for i, c in enumerate(vec) for _ in range(c)] for vec in best_path]
+    by_type = {t: [it for it, u in zip(items, units) if u == t] for t in pb.types}
+    bins = [[by_type[pb.types[i]].pop(0) for i, c in enumerate(vec) for _ in range(c)] for vec in best_path]
     return Packing(bins, root, not aborted or best_n == root)
 
 
@@ -194,5 +200,5 @@ def pack(items: list[Item], cap: int, exact_limit: int | None = None, demand: di
 def lower_bound(items: list[Item], cap: int, demand: dict[int, int] | None = None, fcap: int | None = None) -> int:
     if not items:
         return 0
-    pb = _Problem(items, cap, demand, fcap)
+    pb = _Problem(_units(items, demand), cap, fcap)
     return pb.bound(pb.counts)

@@ -64,6 +64,8 @@ def print_plan(plan: Any, console: Any) -> None:
     for line in cost_lines(plan):
         console.print(line, markup=False, highlight=False, soft_wrap=True)     # the YAML stays copyable
     for p in plan.pools:
+        if not p.provisioned:              # a pool that runs no node costs nothing: no price rows
+            continue
         for row in p.prices():
             mark = "  ← chosen" if row["chosen"] else ""
             console.print(f"  {p.pool.name} {row['option']} ({row['region']}): ${row['usd_per_hour']:,.2f}/hour · "

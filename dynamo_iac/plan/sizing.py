@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Iterable
 
 from ..errors import PlanError, Problem
 from ..hardware.model import InstanceType
@@ -11,14 +11,19 @@ from ..hardware.pool import GpuPool
 GPU_MEMORY_UTILISATION = 0.9    # vLLM's default --gpu-memory-utilization
 
 
-def memory_problems(graph: Any, inst: InstanceType, utilisation: float = GPU_MEMORY_UTILISATION) -> list[Problem]:
-    """Weights per GPU = bytes/param × params ÷ (tp × pp) must fit GPU memory × utilisation."""
+def memory_problems(graph: Any, inst: InstanceType, utilisation: float = GPU_MEMORY_UTILISATION,
+                    only: Iterable[int] | None = None) -> list[Problem]:
+    """Weights per GPU = bytes/param × params ÷ (tp × pp) must fit GPU memory × utilisation
+    (for every worker, or the workers indexed `only`)."""
     model = graph.model
     if model is None or model.weight_bytes() is None or not inst.gpu_memory_gb:
         return []
     out = []
+    keep = None if only is None else set(only)
     budget = inst.gpu_memory_gb * 1e9 * utilisation
     for i, w in enumerate(graph.workers):
+        if keep is not None and i not in keep:
+            continue
         par = w.parallelism
         shards = (par.tp * par.pp) if par else max(w.gpu_count, 1)
         need = model.weight_bytes() / shards
@@ -45,29 +50,43 @@ def _span_without_fabric(graph: Any, inst: InstanceType) -> Problem | None:
     return None
 
 
+CLOUDS = {"aws": "AWS", "azure": "Azure", "gcp": "GCP"}
+
+
 def auto_pools(graph: Any, cloud: str, gpu: str | None = None, min_memory_gb: float | None = None,
                purchase_option: str = "on-demand", zone: str | None = None, catalog: Any = None,
-               allow_unknown_memory: bool = False) -> list[GpuPool]:
+               allow_unknown_memory: bool = False, allow_unknown_fabric: bool = False) -> list[GpuPool]:
     """One GpuPool of the cheapest feasible instance type. Types with a known price rank before
     types without one; among those, fewest nodes, then x86_64 before arm64 (arm64 needs arm images), fewest GPUs, name.
     A type whose GPU memory is unknown is no candidate for a graph with known weights unless
-    `allow_unknown_memory`. Zonal fabrics (EFA, GCP RDMA) need `zone`."""
+    `allow_unknown_memory`; one whose fabric count the overlays and node templates need is
+    unknown (hardware.fabric.unknown_count) is none unless `allow_unknown_fabric`. Zonal fabrics
+    (EFA, GCP RDMA) need `zone`."""
     from ..errors import ConfigError
     from ..hardware.catalog import load
-    from ..hardware.fabric import zone_problems
+    from ..hardware.fabric import unknown_count, zone_problems
     from ..hardware.model import PURCHASE_OPTIONS
     from .capacity import plan
 
     problems = []
-    if cloud not in ("aws", "azure", "gcp"):
+    cloud = cloud.lower() if isinstance(cloud, str) else cloud
+    if cloud not in CLOUDS:
         problems.append(Problem("auto_pools.cloud", f"unknown cloud {cloud!r}", "use aws, azure or gcp"))
     if purchase_option not in PURCHASE_OPTIONS:
         problems.append(Problem("auto_pools.purchase_option", f"unknown purchase option {purchase_option!r}",
                                 f"use one of {', '.join(PURCHASE_OPTIONS)}"))
+    if min_memory_gb is not None and (isinstance(min_memory_gb, bool) or not isinstance(min_memory_gb, (int, float))
+                                      or not math.isfinite(min_memory_gb) or min_memory_gb <= 0):
+        problems.append(Problem("auto_pools.min_memory_gb", f"min_memory_gb must be a positive number of GB, got "
+                                f"{min_memory_gb!r}", "pass e.g. min_memory_gb=80, or leave it unset"))
     cat = catalog or load()
-    if gpu and not cat.select(gpu=gpu, gpus_only=True):
-        problems.append(Problem("auto_pools.gpu", f"no GPU model {gpu!r} in the catalog",
-                                f"use one of {', '.join(m.lower() for m in cat.gpu_models())}"))
+    if gpu and cloud in CLOUDS and not cat.select(cloud=cloud, gpu=gpu, gpus_only=True):
+        here = sorted({it.gpu_model.lower() for it in cat.select(cloud=cloud, gpus_only=True)})
+        known = bool(cat.select(gpu=gpu, gpus_only=True))
+        problems.append(Problem("auto_pools.gpu", f"no {CLOUDS[cloud]} "
+                                f"instance type has GPU model {gpu!r}" + ("" if known else " (nor any in the catalog)"),
+                                f"use one of {', '.join(here)} on {cloud}"
+                                + (f", or another cloud that has {gpu}" if known else "")))
     if problems:
         raise ConfigError(problems)
     weights_known = graph.model is not None and graph.model.weight_bytes() is not None
@@ -87,6 +106,12 @@ def auto_pools(graph: Any, cloud: str, gpu: str | None = None, min_memory_gb: fl
             continue
         if span := _span_without_fabric(graph, inst):
             reasons.append(span)
+            continue
+        if (missing := unknown_count(inst)) and not allow_unknown_fabric:
+            reasons.append(Problem(f"catalog[{inst.name}].{missing}", f"the {inst.fabric.kind} {missing.split('.')[1]} "
+                                   f"count of {inst.name} is unknown, so its pods' fabric requests and its node "
+                                   "template cannot be built", f"set {missing} in your catalog file, or pass "
+                                   "allow_unknown_fabric=True"))
             continue
         pool = GpuPool(name="gpu", instance_type=inst.name, min_nodes=0, max_nodes=512,
                        purchase_option=purchase_option, zones=[zone] if zone else [])
