@@ -15,9 +15,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import Problem
+from ...errors import DynamoIacError, Problem
+from ...graph import cmdline
 from ...graph.model import SEMVER_TAG_RE, image_tag
+from ...graph.quantity import parse_quantity
 from .cel import cel_problems
+
+POWER_LIMIT_ANNOTATION = "dynamo.nvidia.com/gpu-power-limit"
+GMS_TYPES = ("worker", "prefill", "decode")
 
 _ANNOTATION_VALUES = {
     "nvidia.com/vllm-distributed-executor-backend": ("mp", "ray"),
@@ -62,6 +67,66 @@ def _annotations(path: str, ann: Any, skip: set[str] = frozenset()) -> list[Prob
     return out
 
 
+def _component_rules(p: str, view: dict) -> list[Problem]:
+    """The webhook's per-component rules on an API-neutral view of one component (paths are the
+    manifest's own): GPU memory service, failover, elastic EP, the GPU power-limit annotation."""
+    out: list[Problem] = []
+    gms, failover = view["gms"], view["failover"]
+    if gms is not None:
+        mode, where = gms
+        if mode.lower() == "interpod" and view["backend"] not in (None, "vllm"):
+            out.append(Problem(where, f"InterPod GPU memory service needs the vLLM backend, not {view['backend']!r}",
+                               "use mode IntraPod, or the vllm backend"))
+        if view["type"] not in GMS_TYPES:
+            out.append(Problem(where.rsplit(".", 1)[0], f"the GPU memory service runs only on worker, prefill or decode "
+                               f"components, not {view['type']!r}", "remove it from this component"))
+        elif (view["gpus"] or 0) < 1:
+            out.append(Problem(where.rsplit(".", 1)[0], "the GPU memory service needs a GPU limit of at least 1 on "
+                               "the main container", "set the main container's nvidia.com/gpu limit"))
+    if failover is not None and gms is not None and failover[0].lower() != gms[0].lower():
+        out.append(Problem(failover[1], f"failover mode {failover[0]!r} does not match the GPU memory service mode "
+                           f"{gms[0]!r}", "use the same mode for both"))
+    if "--enable-elastic-ep" in view["tokens"] and not view["explicit_command"]:
+        out.append(Problem(f"{view['main']}.command", "vLLM elastic EP (--enable-elastic-ep, run with ray) needs an "
+                           "explicit container command", "set the main container's command (e.g. python3 -m dynamo.vllm)"))
+    if view["power_limit"] and view["claims"]:
+        out.append(Problem(view["power_limit"], f"the {POWER_LIMIT_ANNOTATION} annotation cannot be combined with DRA "
+                           f"resource claims ({view['claims']})", "remove the annotation or the resource claims"))
+    return out
+
+
+def _view(p: str, ctype: Any, main_path: str, main: dict, gpus: Any, gms: Any, failover: Any, enabled_flag: bool,
+          pod_annotations: list[tuple[str, Any]], claims: list[str], backend: Any) -> dict:
+    try:
+        tokens = cmdline.tokens(_arr(main.get("command")) or None, _arr(main.get("args")) or None)
+    except DynamoIacError:
+        tokens = []          # an unparsable script: nothing to read flags from
+    tokens = [t for t in tokens if isinstance(t, str)]
+    module = next((tokens[i + 1] for i, t in enumerate(tokens[:-1]) if t == "-m"), "")
+    detected = module.split(".", 1)[1] if module.startswith("dynamo.") else None
+
+    def mode(v: Any, field: str, default: str) -> tuple[str, str] | None:
+        v = _obj(v) if isinstance(v, dict) else None
+        if v is None or (enabled_flag and not v.get("enabled")):
+            return None
+        return str(v.get("mode") or default), f"{p}.{field}.mode"
+    default = "intraPod" if enabled_flag else "IntraPod"
+    prefix = "" if enabled_flag else "experimental."
+    q = parse_quantity(gpus) if gpus is not None else None
+    return {"type": ctype, "backend": backend if isinstance(backend, str) else detected,
+            "gms": mode(gms, f"{prefix}gpuMemoryService", default),
+            "failover": mode(failover, f"{prefix}failover", default),
+            "gpus": q, "tokens": tokens, "explicit_command": bool(main.get("command")), "main": main_path,
+            "power_limit": next((f"{where}.{POWER_LIMIT_ANNOTATION}" for where, ann in pod_annotations
+                                 if POWER_LIMIT_ANNOTATION in _obj(ann)), None),
+            "claims": ", ".join(claims)}
+
+
+def _claims(path: str, pod_spec: dict, containers: list[tuple[str, dict]]) -> list[str]:
+    out = [f"{path}.resourceClaims"] if _arr(pod_spec.get("resourceClaims")) else []
+    return out + [f"{cp}.resources.claims" for cp, c in containers if _arr(_obj(c.get("resources")).get("claims"))]
+
+
 def _v1beta1(spec: dict) -> list[Problem]:
     out: list[Problem] = []
     comps = _arr(spec.get("components"))
@@ -95,9 +160,34 @@ def _v1beta1(spec: dict) -> list[Problem]:
         out += _annotations(f"{p}.podTemplate.metadata.annotations", _obj(template.get("metadata")).get("annotations"),
                             skip=_CEL_ANNOTATIONS)
         any_topology = any_topology or bool(c.get("topologyConstraint"))
+        pod_spec = _obj(template.get("spec"))
+        k = main[0] if main else 0
+        main_c = containers[k] if main else {}
+        exp = _obj(c.get("experimental"))
+        paths = [(f"{p}.podTemplate.spec.containers[{j}]", ct) for j, ct in enumerate(containers)]
+        out += _component_rules(p, _view(
+            p, c.get("type"), f"{p}.podTemplate.spec.containers[{k}]", main_c,
+            _obj(_obj(main_c.get("resources")).get("limits")).get("nvidia.com/gpu"),
+            exp.get("gpuMemoryService"), exp.get("failover"), False,
+            [(f"{p}.podTemplate.metadata.annotations", _obj(template.get("metadata")).get("annotations"))],
+            _claims(f"{p}.podTemplate.spec", pod_spec, paths), spec.get("backendFramework")))
     if any_topology and not spec.get("topologyConstraint"):
         out.append(Problem("spec.topologyConstraint", "required when a component sets topologyConstraint",
                            "set spec.topologyConstraint (clusterTopologyName, packDomain)"))
+    return out
+
+
+def _quantities(path: str, resources: dict) -> list[Problem]:
+    """v1alpha1 resources are plain strings in the CRD; the operator parses them as quantities."""
+    out = []
+    for section in ("requests", "limits"):
+        sec = _obj(resources.get(section))
+        values = [(k, sec.get(k)) for k in ("cpu", "memory", "gpu") if k in sec]
+        values += [(f"custom.{k}", v) for k, v in _obj(sec.get("custom")).items()]
+        for k, v in values:
+            if parse_quantity(v) is None:
+                out.append(Problem(f"{path}.{section}.{k}", f"{v!r} is not a Kubernetes quantity",
+                                   "use a quantity such as '500m', '2' or '16Gi'"))
     return out
 
 
@@ -123,7 +213,19 @@ def _v1alpha1(spec: dict) -> list[Problem]:
         if s.get("componentType") != "epp" and s.get("eppConfig") is not None:
             out.append(Problem(f"{p}.eppConfig", "eppConfig is only allowed on an epp component", "remove it"))
         out += _annotations(f"{p}.annotations", s.get("annotations"))
+        out += _quantities(f"{p}.resources", _obj(s.get("resources")))
         any_topology = any_topology or bool(s.get("topologyConstraint"))
+        eps = _obj(s.get("extraPodSpec"))
+        res = _obj(s.get("resources"))
+        gpus = _obj(res.get("limits")).get("gpu") or _obj(_obj(main.get("resources")).get("limits")).get("nvidia.com/gpu")
+        claims = ([f"{p}.resources.claims"] if _arr(res.get("claims")) else []) + _claims(
+            f"{p}.extraPodSpec", eps, [(f"{p}.extraPodSpec.mainContainer", main)] +
+            [(f"{p}.extraPodSpec.containers[{j}]", _obj(ct)) for j, ct in enumerate(_arr(eps.get("containers")))])
+        out += _component_rules(p, _view(
+            p, s.get("subComponentType") or s.get("componentType"), f"{p}.extraPodSpec.mainContainer", main, gpus,
+            s.get("gpuMemoryService"), s.get("failover"), True,
+            [(f"{p}.extraPodMetadata.annotations", _obj(s.get("extraPodMetadata")).get("annotations")),
+             (f"{p}.annotations", s.get("annotations"))], claims, spec.get("backendFramework")))
     if any_topology and not spec.get("topologyConstraint"):
         out.append(Problem("spec.topologyConstraint", "required when a service sets topologyConstraint",
                            "set spec.topologyConstraint (topologyProfile, packDomain)"))
