@@ -101,12 +101,28 @@ def test_download_is_awaited_longer_than_pulumis_default():
     assert download_opts(pulumi.ResourceOptions(), pvc, "45m").custom_timeouts.create == "45m"
 
 
-@pytest.mark.parametrize("model,path", [
-    (Model("Qwen/Qwen3-32B"), "model.cache"),
-    (Model("Qwen/Qwen3-32B", cache=ModelCache(create=True, storage_class="efs-sc")), "model.cache"),
-    (Model("/models/qwen3", cache=ModelCache()), "model.id"),
+@pytest.mark.parametrize("model,path,api", [
+    (Model("Qwen/Qwen3-32B"), "model.cache", "v1beta1"),
+    # a v1alpha1 DGD creates its own PVC, only when it is created itself: after the Job
+    (Model("Qwen/Qwen3-32B", cache=ModelCache(create=True, storage_class="efs-sc")), "model.cache", "v1alpha1"),
+    (Model("/models/qwen3", cache=ModelCache()), "model.id", "v1beta1"),
 ])
-def test_a_download_with_nowhere_to_go_is_refused(model, path):
+def test_a_download_with_nowhere_to_go_is_refused(model, path, api):
     with pytest.raises(DynamoIacError) as e:
-        stack(graph(model))
+        stack(graph(model), api=api)
     assert [p.path for p in e.value.problems] == [path]
+
+
+def test_create_true_on_v1beta1_the_component_creates_the_pvc():
+    """v1beta1 DGDs cannot create PVCs: the component does (protected, retained, with the cache's
+    class), the DGD only mounts it, and the download Job may fill it."""
+    g = graph(Model("Qwen/Qwen3-32B", cache=ModelCache(create=True, storage_class="efs-sc", size="200Gi")))
+    rec = stack(g)
+    (pvc,) = [r for r in rec.resources if r.type == "kubernetes:core/v1:PersistentVolumeClaim"]
+    assert pvc.protect and pvc.retain_on_delete
+    assert pvc.inputs["spec"]["storageClassName"] == "efs-sc"
+    assert pvc.inputs["spec"]["resources"]["requests"]["storage"] == "200Gi"
+    (job,) = [r for r in rec.resources if r.type == "kubernetes:batch/v1:Job"]
+    assert pvc.urn in job.dependencies
+    (dgd,) = [r for r in rec.resources if r.type.endswith(":DynamoGraphDeployment")]
+    assert "pvcs" not in dgd.inputs["spec"] and job.urn in dgd.dependencies

@@ -57,7 +57,7 @@ class DynamoDeployment(pulumi.ComponentResource):
 
         graph.check()
         if model_download:
-            self._download_checks(graph)
+            self._download_checks(graph, api)
         cat = catalog or load()
         pools = list(getattr(platform, "pools", []) or [])
         namespace = self._namespace(namespace or graph.namespace, platform)
@@ -75,6 +75,12 @@ class DynamoDeployment(pulumi.ComponentResource):
             home = next(iter(where.values()), pools[0].name)
             target = replace(targets[home], components=tuple(
                 (w, targets[p]) for w, p in sorted(where.items()) if p != home))
+        cache = graph.model.cache if graph.model else None
+        # a v1beta1 DGD cannot create a PVC (v1alpha1 pvcs[].create can): for cache.create on
+        # v1beta1 this component creates it, and tells the renderer the claim is managed outside
+        ours = cache is not None and (not cache.create or api == "v1beta1")
+        if cache is not None and cache.create and ours:
+            target = replace(target or RenderTarget(), model_cache_external=True)
         dgd = graph.to_dgd(api, target)
         dgd["metadata"]["namespace"] = namespace
         dgd["metadata"].setdefault("annotations", {})[IMMUTABLE_ANNOTATION] = immutable_shape(dgd)
@@ -90,9 +96,8 @@ class DynamoDeployment(pulumi.ComponentResource):
         self.manifest = dgd
         self.capacity = capacity
         deps: list[Any] = list(after_platform)
-        cache = graph.model.cache if graph.model else None
         storage = getattr(platform, "storage", None) or {}
-        if cache is not None and not cache.create:
+        if ours:
             sc = cache.storage_class or (storage.get("storage_class") if isinstance(storage, dict) else None)
             spec: dict[str, Any] = {"accessModes": [cache.access_mode], "resources": {"requests": {"storage": cache.size}}}
             if sc:
@@ -168,12 +173,13 @@ class DynamoDeployment(pulumi.ComponentResource):
         return gp
 
     @staticmethod
-    def _download_checks(graph: Any) -> None:
+    def _download_checks(graph: Any, api: str) -> None:
         cache = graph.model.cache if graph.model else None
-        if cache is None or cache.create:
-            raise ConfigError("model_download needs a model-cache PVC that this component creates",
+        if cache is None or (cache.create and api != "v1beta1"):
+            raise ConfigError("model_download needs a model-cache PVC that this component creates (a v1alpha1 "
+                              "DGD that creates its own PVC does so only after the download Job would run)",
                               "model.cache", "set model.cache=ModelCache(create=False) (the component creates "
-                              "and keeps the PVC), or drop model_download")
+                              "and keeps the PVC), render api='v1beta1', or drop model_download")
         if graph.model.id.startswith(("/", ".")):
             raise ConfigError(f"model {graph.model.id!r} is a local path, there is nothing to download",
                               "model.id", "use a Hugging Face id such as Qwen/Qwen3-32B, or drop model_download")

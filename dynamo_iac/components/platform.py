@@ -17,6 +17,7 @@ from ..errors import ConfigError, Problem
 from ..hardware.pool import GpuPool
 from . import gke_rdma
 from .common import component_type
+from .composition import LATE
 
 PROMETHEUS_URL = "http://prometheus-kube-prometheus-prometheus.monitoring.svc.cluster.local:9090"
 HF_SECRET = "hf-token-secret"
@@ -52,12 +53,12 @@ class GpuPlatform(pulumi.ComponentResource):
         multi = multinode_workers(graphs, gpn)
         if multi and grove is False and not lws:
             problems.append(Problem("grove", f"multinode workers {multi} need Grove or LWS, and both are off",
-                                    "set grove=True (or lws=True with LWS installed)"))
+                                    f"set grove=True (or lws=True with LWS installed); {LATE}"))
         driverless = sorted(getattr(getattr(cluster, "platform", None), "operator_driver_pools", ()) or ())
         if driverless and not gpu_operator:
             problems.append(Problem("gpu_operator", f"pool(s) {driverless} leave the NVIDIA driver to the GPU "
                                     "Operator (gpu_driver='operator'), but gpu_operator=False: their nodes would "
-                                    "have no driver", "set gpu_operator=True, or gpu_driver='provider' on the pools"))
+                                    "have no driver", f"set gpu_operator=True, or gpu_driver='provider' on the pools; {LATE}"))
         if problems:
             raise ConfigError(problems)
         grove_on = bool(grove) or (grove is None and bool(multi) and not lws)
