@@ -1,7 +1,11 @@
-"""Entry point of the component package: serves dynamo_iac's primitive-typed components."""
-from pulumi.provider.experimental import component_provider_host
+"""Entry point of the component package: serves dynamo_iac's primitive-typed components, with
+the schema pulumi's component analyzer infers plus the secret markers it cannot infer
+(dynamo_iac.components.package.provider)."""
+import sys
 
-from dynamo_iac.components.package import ServingStack
+from pulumi.provider import main
+
+from dynamo_iac.components.package import provider
 
 if __name__ == "__main__":
-    component_provider_host(name="dynamo-iac", components=[ServingStack])
+    main(provider(), sys.argv[1:])

@@ -99,3 +99,9 @@ def image(name: str) -> ImagePin:
         raise ConfigError(f"no pinned image {name!r}", f"images.{name}",
                           "add ref and source to dynamo_iac/data/versions.yaml")
     return ImagePin(name, str(i["ref"]), str(i["source"]))
+
+
+def kubernetes_newest(cloud: str) -> tuple[str | None, str]:
+    """(newest Kubernetes minor the cloud's managed service offers, its source); None: unknown."""
+    entry = (_table().get("kubernetes") or {}).get(cloud) or {}
+    return entry.get("newest"), str(entry.get("source") or "")

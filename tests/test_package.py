@@ -20,17 +20,15 @@ CONFIG = {"aws:region": "us-west-2"}
 
 
 def _provider():
-    from pulumi.provider.experimental.component import ComponentProvider
+    from dynamo_iac.components.package import provider
 
-    from dynamo_iac.components.package import ServingStack
-
-    return ComponentProvider([ServingStack], "dynamo-iac", version="0.0.1")
+    return provider("0.0.1")
 
 
 def test_plugin_files():
     assert yaml.safe_load((ROOT / "components" / "PulumiPlugin.yaml").read_text()) == {"runtime": "python"}
     main = (ROOT / "components" / "__main__.py").read_text()
-    assert "component_provider_host" in main and "ServingStack" in main and '__name__ == "__main__"' in main
+    assert "main(provider(), sys.argv[1:])" in main and '__name__ == "__main__"' in main
 
 
 def test_schema_has_primitive_inputs_and_the_outputs():
@@ -43,6 +41,9 @@ def test_schema_has_primitive_inputs_and_the_outputs():
                      "capacityReservationId": "string", "kubernetesVersion": "string", "kubeconfig": "string",
                      "dgdApi": "string", "project": "string", "hfToken": "string"}
     assert set(res["properties"]) == {"clusterName", "kubeconfig", "costPerHourUsd", "capacityPlanJson"}
+    # the credentials are schema secrets: every language's SDK and the state keep them encrypted
+    assert {k for k, v in res["inputProperties"].items() if v.get("secret")} == {"hfToken"}
+    assert {k for k, v in res["properties"].items() if v.get("secret")} == {"kubeconfig"}
 
 
 def _build(*stacks: tuple[str, dict]):
@@ -95,7 +96,7 @@ def test_an_output_for_a_structural_input_is_a_clear_error():
     with pytest.raises(DynamoIacError) as e:
         _build(("a", {**ARGS, "instance_type": pulumi.Output.from_input("g6e.12xlarge"),
                       "zones": [pulumi.Output.from_input("us-west-2a")]}))
-    assert [p.path for p in e.value.problems] == ["a.instance_type", "a.zones"]
+    assert [p.path for p in e.value.problems] == ["a.instanceType", "a.zones"]
     assert "must be known when the component is built" in e.value.problems[0].message
 
 
@@ -109,7 +110,8 @@ def test_hf_token_may_be_an_output():
 def test_bad_primitive_input_names_the_field():
     with pytest.raises(DynamoIacError) as e:
         _build(("a", {**ARGS, "instance_type": "g6e.12xlarg"}))
-    assert "not in the catalog" in str(e.value)
+    (p,) = e.value.problems
+    assert p.path == "a.instanceType" and "not in the catalog" in p.message
 
 
 def test_offline_engine_rejects_duplicate_urns():

@@ -50,6 +50,64 @@ class ServingStackArgs(TypedDict, total=False):
 # the inputs, in schema order (the ServingStackArgs keys)
 _INPUTS = tuple(ServingStackArgs.__annotations__)
 _SECRET_INPUTS = ("hf_token",)
+# schema properties marked `secret: true` (the engine then encrypts them in every language's
+# state): pulumi's component analyzer has no way to say so from the annotations, so provider()
+# adds the markers to the schema it infers
+SECRET_SCHEMA = {"inputProperties": ("hfToken",), "properties": ("kubeconfig",)}
+TOKEN = "dynamo-iac:index:ServingStack"
+# the stack setting each input feeds (config_field names) → the input, for errors in input terms
+_FIELD_INPUT = {"cloud": "cloud", "region": "region", "graph": "graphYaml", "pools": "instanceType",
+                "pools[0]": "instanceType", "pools[0].instance_type": "instanceType", "pools[0].nodes": "nodes",
+                "pools[0].max_nodes": "maxNodes", "pools[0].zones": "zones",
+                "pools[0].purchase_option": "purchaseOption",
+                "pools[0].capacity_reservation_id": "capacityReservationId",
+                "cluster.kubernetes_version": "kubernetesVersion", "cluster.kubeconfig": "kubeconfig",
+                "cluster.project": "project", "deployment.api": "dgdApi"}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(w.title() for w in rest)
+
+
+def provider(version: str = "0.0.0"):
+    """The component provider `components/__main__.py` serves: the inferred schema, secrets marked."""
+    import json
+
+    from pulumi.provider.experimental.component import ComponentProvider
+
+    p = ComponentProvider([ServingStack], "dynamo-iac", version=version)
+    schema = json.loads(p.schema)
+    res = schema["resources"][TOKEN]
+    for section, names in SECRET_SCHEMA.items():
+        for n in names:
+            res[section][n]["secret"] = True
+    p.schema = json.dumps(schema)
+    return p
+
+
+def _input_terms(e, cfg, source: str, name: str, graph_file: str):
+    """An error of the stack program, told in this component's input names (instanceType,
+    graphYaml …) instead of stack-file paths or the temporary graph file."""
+    from ..stacks.config import relabel
+
+    def input_of(field: str) -> str:
+        head = field.split(".")[0].split("[")[0]
+        for key in sorted(_FIELD_INPUT, key=len, reverse=True):
+            if field == key or field.startswith((key + ".", key + "[")):
+                return _FIELD_INPUT[key] + field[len(key):]
+        return f"{_camel(head)}{field[len(head):]}"
+
+    from ..errors import Problem
+
+    out = relabel(e, cfg, source, lambda f: f"{name}.{input_of(f)}", input_of)
+    if not graph_file:
+        return out
+    # the graph YAML lives in a temporary file only this component knows
+    def text(s: str) -> str:
+        return s.replace(f"{graph_file}: ", "").replace(graph_file, f"{name}.graphYaml")
+
+    return type(out)([Problem(p.path, text(p.message), text(p.fix)) for p in out.problems])
 
 
 def plain_args(name: str, args: dict) -> dict:
@@ -57,14 +115,14 @@ def plain_args(name: str, args: dict) -> dict:
     from ..errors import DynamoIacError, Problem
 
     unknown = sorted(set(args) - set(_INPUTS))
-    problems = [Problem(f"{name}.{k}", "unknown ServingStack input", f"known inputs: {', '.join(_INPUTS)}")
-                for k in unknown]
+    problems = [Problem(f"{name}.{_camel(k)}", "unknown ServingStack input",
+                        f"known inputs: {', '.join(_camel(i) for i in _INPUTS)}") for k in unknown]
     for key, value in sorted(args.items()):
         if key in _SECRET_INPUTS:
             continue
         values = value if isinstance(value, list) else [value]
         if any(isinstance(v, pulumi.Output) for v in values):
-            problems.append(Problem(f"{name}.{key}", "is an Output of another resource, but it decides which "
+            problems.append(Problem(f"{name}.{_camel(key)}", "is an Output of another resource, but it decides which "
                                     "resources the stack creates, so it must be known when the component is built",
                                     "pass a plain value (a literal or a plain config value)"))
     if problems:
@@ -86,6 +144,7 @@ class ServingStack(pulumi.ComponentResource):
         import tempfile
         from pathlib import Path
 
+        from ..errors import DynamoIacError
         from ..stacks.config import parse
         from ..stacks.program import build
 
@@ -101,11 +160,20 @@ class ServingStack(pulumi.ComponentResource):
         if args.get("region"):
             values["region"] = args["region"]
         source = f"{name} (ServingStack args)"
-        cfg = parse(values, source)
+        try:
+            cfg = parse(values, source)
+        except DynamoIacError as e:
+            raise _input_terms(e, None, source, name, "") from None
+        # an HF token is a secret whatever the caller passed (a plain string too)
+        token = pulumi.Output.secret(args["hf_token"]) if args.get("hf_token") is not None else None
         with tempfile.TemporaryDirectory() as tmp:
-            (Path(tmp) / "graph.yaml").write_text(str(args.get("graph_yaml") or ""))
-            built = build(cfg, name, Path(tmp), parent=self, export=False, prefix=f"{name}-",
-                          hf_token=args.get("hf_token"), token_from_stack=False, source=source)
+            graph_file = Path(tmp) / "graph.yaml"
+            graph_file.write_text(str(args.get("graph_yaml") or ""))
+            try:
+                built = build(cfg, name, Path(tmp), parent=self, export=False, prefix=f"{name}-",
+                              hf_token=token, token_from_stack=False, source=source)
+            except DynamoIacError as e:
+                raise _input_terms(e, cfg, source, name, str(graph_file)) from None
         cluster, capacity = built["cluster"], built["capacity"]
         self.cluster_name = cluster.cluster_name if cluster is not None else pulumi.Output.from_input(None)
         self.kubeconfig = (pulumi.Output.secret(cluster.kubeconfig) if cluster is not None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 from pathlib import Path
 
@@ -62,6 +63,13 @@ def load_graph(ref: str, base_dir: str | Path | None = None):
                          f"point at a DynamoGraph instance (e.g. `graph = {obj.__name__}(name=..., ...)` in "
                          f"{mod_name}, then {mod_name}:graph) or at a function that returns one")
     if callable(obj) and not isinstance(obj, DynamoGraph):
+        try:
+            inspect.signature(obj).bind()
+        except TypeError as e:          # e.g. json:loads — a function that needs arguments
+            raise GraphError(f"{ref} is a function that needs arguments ({e})", "graph",
+                             "point at a DynamoGraph or at a function callable with no arguments") from None
+        except ValueError:              # no signature to inspect (some builtins): let the call decide
+            pass
         obj = obj()
     if not isinstance(obj, DynamoGraph):
         raise GraphError(f"{ref} is a {type(obj).__name__}, not a DynamoGraph", "graph",

@@ -45,14 +45,24 @@ def resolve_crd(crd_dir: Path | None) -> Path | None:
     from ..targets.k8s.validate import default_crd_dir
 
     if crd_dir is not None:
-        if not crd_dir.exists():
-            raise ConfigError(f"{crd_dir} does not exist", "--crd-dir", CRD_HINT)
-        return crd_dir.resolve()
+        return _given(crd_dir, "--crd-dir")
     env = os.environ.get("DYNAMO_IAC_CRD_DIR")
-    if env and not Path(env).exists():
-        raise ConfigError(f"{env} does not exist", "DYNAMO_IAC_CRD_DIR", CRD_HINT)
+    if env:
+        return _given(Path(env), "DYNAMO_IAC_CRD_DIR")
     found = default_crd_dir()
     return found.resolve() if found is not None and found.exists() else None
+
+
+def _given(path: Path, where: str) -> Path:
+    """A CRD path the user named: it must exist and hold a CustomResourceDefinition (checked
+    here, before the stack runs, instead of failing every Dynamo manifest afterwards)."""
+    if not path.exists():
+        raise ConfigError(f"{path} does not exist", where, CRD_HINT)
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
+    if not any(b"CustomResourceDefinition" in f.read_bytes() for f in files):
+        what = "holds no YAML/JSON files" if not files else "holds no CustomResourceDefinition"
+        raise ConfigError(f"{path} {what}", where, CRD_HINT)
+    return path.resolve()
 
 
 def check_manifests(objs: list[tuple[str, dict]], crd: Path | None) -> ManifestChecks:

@@ -16,10 +16,21 @@ from .gcpause import gc_paused
 
 
 def _clear(out: Path) -> None:
-    """Outputs of an earlier run must not outlive a failed one."""
-    (out / "plan.json").unlink(missing_ok=True)
-    for old in (out / "manifests").glob("*.yaml"):
-        old.unlink()
+    """Outputs of an earlier run must not outlive a failed one. The directory is made (and found
+    writable) here, before the stack runs, so a bad --out fails first and plainly."""
+    from ..errors import ConfigError
+
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file, not a directory", "--out",
+                          f"pass a directory (plan writes DIR/plan.json and DIR/manifests/), e.g. --out {out}.d")
+    try:
+        (out / "manifests").mkdir(parents=True, exist_ok=True)
+        (out / "plan.json").unlink(missing_ok=True)
+        for old in (out / "manifests").glob("*.yaml"):
+            old.unlink()
+    except OSError as e:
+        raise ConfigError(f"cannot write to {out}: {e.strerror}", "--out",
+                          "pass a directory you can create and write to") from None
 
 
 def plan_stack(stack: str, out: Path | None, *, status: Any = None, root: Path | None = None,

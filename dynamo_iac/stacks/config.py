@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .. import yamlio
-from ..errors import ConfigError, Problem
+from ..errors import ConfigError, DynamoIacError, GraphError, Problem
 from ..hardware.pool import GpuPool
 
 PROJECT = "dynamo-iac"
@@ -95,18 +95,41 @@ class StackConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> "StackConfig":
-        if self.cloud != "byo" and not self.pools:
-            raise ValueError("a cloud stack needs at least one GPU pool under dynamo-iac:pools")
-        if self.cloud != "byo" and not self.region:
-            raise ValueError(f"dynamo-iac:region is required for cloud {self.cloud!r}")
+        # ConfigError, not ValueError: pydantic would report a ValueError at the model's root; each
+        # of these names its own setting (parse() puts the stack file in front)
+        problems: list[Problem] = []
         names = [p.name for p in self.pools]
-        if len(set(names)) != len(names):
-            raise ValueError(f"pool names must be unique, got {names}")
+        if self.cloud != "byo" and not self.pools:
+            problems.append(Problem("pools", f"a {self.cloud} stack needs at least one GPU pool",
+                                    "add one, e.g. - {name: gpu, instance_type: p5.48xlarge, zones: [us-east-1a]}"))
+        if self.cloud != "byo" and not self.region:
+            problems.append(Problem("region", f"is required for cloud {self.cloud!r}",
+                                    f"set {PROJECT}:region (e.g. us-east-1)"))
+        for i, n in enumerate(names):
+            if n in names[:i]:
+                problems.append(Problem(f"pools[{i}].name", f"pool name {n!r} is also pools[{names.index(n)}]'s",
+                                        "give each pool a unique name"))
         if self.deployment.pool and self.pools and self.deployment.pool not in names:
-            raise ValueError(f"deployment.pool {self.deployment.pool!r} is not one of the pools {names}")
+            problems.append(Problem("deployment.pool", f"{self.deployment.pool!r} is not one of the pools {names}",
+                                    f"use one of {', '.join(names)}, or remove it (default: the first pool)"))
+        problems += self._kubernetes_version_problems()
         if self.platform.kai and self.platform.volcano:
-            raise ValueError("platform.kai and platform.volcano are mutually exclusive (the chart fails)")
+            problems.append(Problem("platform.volcano", "platform.kai and platform.volcano are mutually exclusive "
+                                    "(the chart fails)", "turn one of them off"))
+        if problems:
+            raise ConfigError(problems)
         return self
+
+    def _kubernetes_version_problems(self) -> list[Problem]:
+        from ..versions import kubernetes_newest
+
+        newest, _ = kubernetes_newest(self.cloud)
+        version = self.cluster.kubernetes_version
+        if newest is None or tuple(map(int, version.split("."))) <= tuple(map(int, newest.split("."))):
+            return []
+        return [Problem("cluster.kubernetes_version", f"{version} is newer than the newest Kubernetes version known "
+                        f"for {self.cloud} ({newest}, with its source in dynamo_iac/data/versions.yaml)",
+                        f"use {newest} or older")]
 
     @property
     def gpu_pool(self) -> GpuPool | None:
@@ -142,6 +165,9 @@ def parse(values: dict[str, Any], source: str) -> StackConfig:
         raise ConfigError(problems)
     try:
         return StackConfig.model_validate(data)
+    except ConfigError as e:          # cross-field problems, by setting
+        raise ConfigError([Problem(f"{source}: config.{PROJECT}:{p.path}", p.message, p.fix)
+                           for p in e.problems]) from None
     except ValidationError as e:
         errors = _merge_typos(e.errors())
         for err in errors:
@@ -232,16 +258,27 @@ def read_stack_file(stack: str, root: Path | None = None) -> tuple[dict[str, Any
             raise ConfigError(f"stack file {stack} does not exist", "-s/--stack",
                               "pass a stack name (stacks/Pulumi.<stack>.yaml) or the path of a stack file")
     else:
-        path = stacks_dir(root) / f"Pulumi.{stack}.yaml"
+        sdir = stacks_dir(root)
+        if not sdir.is_dir():
+            base = sdir.parent
+            raise ConfigError(f"{base} does not exist" if not base.exists() else f"{base} has no stacks/ directory",
+                              "--root", "pass the project directory (the one with Pulumi.yaml and stacks/), or "
+                              "give -s the path of a stack file")
+        path = sdir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         names = available_stacks(root)
         close = difflib.get_close_matches(stack, names, n=1)
         raise ConfigError(f"no stack {stack!r} ({path} does not exist)", "-s/--stack",
-                          (f"did you mean {close[0]!r}? " if close else "") + f"available: {', '.join(names)}")
+                          (f"did you mean {close[0]!r}? " if close else "") +
+                          (f"available: {', '.join(names)}" if names else
+                           f"{path.parent} holds no stack files (Pulumi.<stack>.yaml)"))
     try:
         doc = yamlio.load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"not valid YAML: {e}", str(path), "fix the YAML syntax") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"the file holds a {type(doc).__name__}, not a mapping", f"{path.name}: (top level)",
+                          "write a mapping with a `config:` key, as stacks/Pulumi.aws-p5-disagg.yaml does")
     raw = doc.get("config") or {}
     if not isinstance(raw, dict):
         raise ConfigError("`config` must be a mapping", f"{path.name}: config", "see stacks/Pulumi.aws-p5-disagg.yaml")
@@ -264,3 +301,66 @@ def read_stack_file(stack: str, root: Path | None = None) -> tuple[dict[str, Any
 def load_stack(stack: str, root: Path | None = None) -> StackConfig:
     ours, _, path = read_stack_file(stack, root)
     return parse(ours, path.name)
+
+
+# ------------------------------------------------------------------ errors in stack-file terms
+# Which stack setting feeds each component / planner argument in the stack program
+# (stacks/program.py): an error the program raises names the argument; users wrote the setting.
+PROGRAM_ARGS = {
+    "graph": "graph", "region": "region", "location": "region", "pools": "pools", "pool": "deployment.pool",
+    "name": "cluster.name", "kubernetes_version": "cluster.kubernetes_version", "vpc_id": "cluster.vpc_id",
+    "subnet_ids": "cluster.subnet_ids", "vpc_cidr": "cluster.vpc_cidr", "project": "cluster.project",
+    "system_instance_type": "cluster.system_instance_type", "system_nodes": "cluster.system_nodes",
+    "resource_group_name": "cluster.resource_group", "kubeconfig": "cluster.kubeconfig", "context": "cluster.context",
+    "storage": "storage.kind", "dynamo_version": "platform.dynamo_version", "gpu_operator": "platform.gpu_operator",
+    "grove": "platform.grove", "kai": "platform.kai", "volcano": "platform.volcano", "lws": "platform.lws",
+    "prometheus": "platform.prometheus", "api": "deployment.api", "model_download": "deployment.model_download",
+}
+_HEAD = re.compile(r"^(?P<head>[A-Za-z_]\w*)(?:\[(?P<key>[^\]]+)\])?(?P<rest>.*)$")
+_KWARG = re.compile(r"\b(?P<arg>[a-z_]+)=(?P<value>True|False|None|'[^']*'|\"[^\"]*\"|\[[^\]]*\]|-?\d+(?:\.\d+)?)")
+
+
+def config_field(path: str, cfg: StackConfig | None, source: str) -> str | None:
+    """The stack setting (e.g. `pools[0].zones`) a problem path names: a path already in
+    `source: config.dynamo-iac:` terms, or a program argument (`pools[h100].zones`, `grove`);
+    None for anything else (provider config, a graph file's own fields)."""
+    prefix = f"{source}: config.{PROJECT}:"
+    if path.startswith(prefix):
+        return path[len(prefix):]
+    m = _HEAD.match(path)
+    if m is None or m["head"] not in PROGRAM_ARGS:
+        return None
+    field, key = PROGRAM_ARGS[m["head"]], m["key"]
+    if key is not None and field == "pools":
+        names = [p.name for p in cfg.pools] if cfg is not None else []
+        key = str(names.index(key)) if key in names else key
+    return field + (f"[{key}]" if key is not None else "") + m["rest"]
+
+
+def _yaml_value(value: str) -> str:
+    return {"True": "true", "False": "false", "None": "null"}.get(value, value.strip("'\""))
+
+
+def relabel(e: DynamoIacError, cfg: StackConfig | None, source: str, path_of, name_of) -> DynamoIacError:
+    """`e` told the way the user wrote the input (the stack file, or a component package's
+    inputs): each problem's path by `path_of(field)`, an `arg=value` in its text by
+    `name_of(field): value`."""
+    def text(s: str) -> str:
+        return _KWARG.sub(lambda m: (f"{name_of(PROGRAM_ARGS[m['arg']]) if m['arg'] in PROGRAM_ARGS else m['arg']}: "
+                                     f"{_yaml_value(m['value'])}"), s)
+
+    problems = []
+    for p in e.problems:
+        if isinstance(e, GraphError) and p.path != "graph":    # a field of the graph itself
+            path = f"{path_of('graph')}: {p.path}" if p.path else path_of("graph")
+        else:
+            field = config_field(p.path, cfg, source)
+            path = path_of(field) if field is not None else p.path
+        problems.append(Problem(path, text(p.message), text(p.fix)))
+    return type(e)(problems)
+
+
+def in_stack_terms(e: DynamoIacError, cfg: StackConfig, source: str) -> DynamoIacError:
+    """An error the stack program raised, at the stack-file paths that fed it."""
+    return relabel(e, cfg, source, lambda field: f"{source}: config.{PROJECT}:{field}",
+                   lambda field: f"{PROJECT}:{field}")

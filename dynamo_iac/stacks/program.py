@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DynamoIacError, Problem
-from .config import PROJECT, StackConfig, parse, repo_root
+from .config import PROJECT, StackConfig, in_stack_terms, parse, repo_root
 
 # An HF token from the environment, for runs that keep it out of the stack config (CI). Read
 # here, by the program, so `pulumi up`, `pulumi preview` and the offline plan all see it alike.
@@ -123,7 +123,10 @@ def run(cfg: StackConfig, stack: str, root: Path) -> dict[str, Any]:
     problems = provider_problems(cfg, provider_config, source)
     if problems:
         raise DynamoIacError(problems)
-    return build(cfg, stack, root)
+    try:
+        return build(cfg, stack, root)
+    except DynamoIacError as e:     # component / planner arguments → the stack settings that fed them
+        raise in_stack_terms(e, cfg, source) from None
 
 
 def stack_hf_token() -> Any:
