@@ -213,6 +213,7 @@ def from_dgd(obj: Any) -> DynamoGraph:
     workers: list[Worker] = []
     planner: Planner | None = None
     extras: list[RawComponent] = []
+    sources: dict[str, tuple[str, dict]] = {}     # graph path of a component → (manifest path, body)
     if imp.api == "v1beta1":
         items = [(c.get("name"), c) for c in spec.pop("components", []) or []]
     else:
@@ -226,12 +227,16 @@ def from_dgd(obj: Any) -> DynamoGraph:
         try:
             comp = imp.v1beta1(body) if imp.api == "v1beta1" else imp.v1alpha1(cname, body)
         except GraphError as e:
-            raise GraphError([Problem(f"{where}.{p.path}".rstrip("."), p.message, p.fix) for p in e.problems]) from None
+            raise GraphError([Problem(_manifest_path(imp.api, where, body, p.path), p.message, p.fix)
+                              for p in e.problems]) from None
         if isinstance(comp, Frontend) and frontend is None:
             frontend = comp
+            sources["frontend"] = (where, body)
         elif isinstance(comp, Planner) and planner is None:
             planner = comp
+            sources["planner"] = (where, body)
         elif isinstance(comp, Worker):
+            sources[f"workers[{len(workers)}]"] = (where, body)
             workers.append(comp)
         elif isinstance(comp, RawComponent):
             extras.append(comp)
@@ -252,4 +257,44 @@ def from_dgd(obj: Any) -> DynamoGraph:
             hf_token_secret=None, labels=meta.pop("labels", {}) or {}, annotations=meta.pop("annotations", {}) or {},
             metadata_extra=meta, spec_extra=spec, spec_extra_api=imp.api, source_api=imp.api)
     except GraphError as e:
-        raise GraphError([Problem(f"{name}: {p.path}", p.message, p.fix) for p in e.problems]) from None
+        raise GraphError([Problem(_graph_to_manifest(imp.api, sources, p.path), p.message, p.fix)
+                          for p in e.problems]) from None
+
+
+_GRAPH_LEVEL = {"name": "metadata.name", "namespace": "metadata.namespace", "labels": "metadata.labels",
+                "annotations": "metadata.annotations", "backend": "spec.backendFramework"}
+
+
+def _graph_to_manifest(api: str, sources: dict[str, tuple[str, dict]], path: str) -> str:
+    """A graph field path of an import's error, as the manifest's own path (what the user can edit)."""
+    head, dot, rest = path.partition(".")
+    if head in sources:
+        where, body = sources[head]
+        return _manifest_path(api, where, body, rest)
+    if path in _GRAPH_LEVEL:
+        return _GRAPH_LEVEL[path]
+    if head == "workers":
+        return "spec.components" if api == "v1beta1" else "spec.services"
+    return path
+
+
+def _manifest_path(api: str, where: str, body: dict, field: str) -> str:
+    """A component field of the typed model (name, image, env …) as the path in its manifest."""
+    if api == "v1beta1":
+        containers = (((body.get("podTemplate") or {}).get("spec") or {}).get("containers") or [])
+        k = next((j for j, c in enumerate(containers) if isinstance(c, dict) and c.get("name") == "main"), 0)
+        main, pod_spec, pod_meta = f"podTemplate.spec.containers[{k}]", "podTemplate.spec", "podTemplate.metadata"
+        gpus = f"{main}.resources.limits.nvidia.com/gpu"
+    else:
+        main, pod_spec, pod_meta, gpus = "extraPodSpec.mainContainer", "extraPodSpec", "extraPodMetadata", \
+            "resources.limits.gpu"
+    head, dot, rest = field.partition(".")
+    mapped = {"name": "name" if api == "v1beta1" else "", "replicas": "replicas", "gpus": gpus,
+              "runtime_version_override": "runtimeVersionOverride", "nodes": "multinode.nodeCount",
+              "image": f"{main}.image", "command": f"{main}.command", "args": f"{main}.args", "env": f"{main}.env",
+              "parallelism": f"{main}.args", "container": main, "pod_spec": pod_spec, "pod_metadata": pod_meta,
+              }.get(head.split("[", 1)[0])
+    if mapped is None:
+        return f"{where}.{field}".rstrip(".")
+    tail = rest if head in ("container", "pod_spec", "pod_metadata") else ""
+    return ".".join(x for x in (where, mapped, tail) if x)

@@ -23,6 +23,7 @@ from ...errors import ConfigError, Problem
 from .merge import prune_nulls
 
 KUBERNETES_VERSION = "1.31"
+GROUP = "nvidia.com"
 
 
 # ------------------------------------------------------------------------------------ CRD loading
@@ -195,6 +196,27 @@ def _schema_problems(obj: dict, validator: Any) -> tuple[list[Problem], bool]:
     return problems, sound
 
 
+_METADATA_KEYS = ("metadata", "extraPodMetadata")   # ObjectMeta, pod templates, v1alpha1 pod metadata
+
+
+def label_problems(obj: Any, path: str = "") -> list[Problem]:
+    """Label and annotation syntax of every metadata block in the object (the object's own and its
+    pod templates'), which the API server checks when it creates the pods or the object."""
+    from ...graph.k8smeta import metadata_problems
+
+    out: list[Problem] = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            sub = f"{path}.{k}" if path else str(k)
+            if k in _METADATA_KEYS and isinstance(v, dict):
+                out += metadata_problems(sub, v.get("labels"), v.get("annotations"))
+            out += label_problems(v, sub)
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out += label_problems(v, f"{path}[{i}]")
+    return out
+
+
 def _core_problems(obj: dict) -> list[Problem]:
     try:
         import kubernetes_validate
@@ -215,10 +237,39 @@ def _core_problems(obj: dict) -> list[Problem]:
     return []
 
 
+def _edit_distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def misspelt_group(obj: dict) -> Problem | None:
+    """A Dynamo object whose apiVersion group is a typo (nvidia.comm, nvida.com) or that names a
+    Dynamo kind under another group: an error, not another operator's resource."""
+    group, _, version = str(obj.get("apiVersion", "")).rpartition("/")
+    kind = str(obj.get("kind", ""))
+    if group == GROUP:
+        return None
+    if _edit_distance(group.lower(), GROUP) <= 2 or (kind.startswith("Dynamo") and kind in _dynamo_kinds()):
+        return Problem("apiVersion", f"unknown API group {group!r} for {kind}",
+                       f"did you mean {GROUP}/{version or 'v1beta1'}?")
+    return None
+
+
+def _dynamo_kinds() -> set[str]:
+    crd = default_crd_dir()
+    kinds = {k for _, k in _crd_index(str(crd.resolve()))} if crd is not None and crd.exists() else set()
+    return kinds | {"DynamoGraphDeployment", "DynamoGraphDeploymentRequest", "DynamoModel",
+                    "DynamoComponentDeployment", "DynamoGraphDeploymentScalingAdapter"}
+
+
 def is_foreign_custom_resource(obj: dict) -> bool:
     """A custom resource of another operator (NicClusterPolicy, ComputeDomain …): no schema here."""
     group = str(obj.get("apiVersion", "")).rpartition("/")[0]
-    return "." in group and not group.endswith(".k8s.io") and group != "nvidia.com"
+    return "." in group and not group.endswith(".k8s.io") and group != GROUP and misspelt_group(obj) is None
 
 
 def foreign_resource_note(obj: Any) -> str | None:
@@ -242,6 +293,9 @@ def check_manifest(obj: Any, crd_dir: Path | str | None = None,
         if not isinstance(value, str):
             return [Problem(key, f"must be a string, not {value!r}", "e.g. apiVersion: nvidia.com/v1beta1, "
                                                                      "kind: DynamoGraphDeployment")], []
+    typo = misspelt_group(obj)
+    if typo is not None:
+        return [typo], []
     note = foreign_resource_note(obj)
     if note is not None:
         return [], [note]
@@ -255,12 +309,16 @@ def check_manifest(obj: Any, crd_dir: Path | str | None = None,
     validator = _validator(key, api, kind)
     if validator is None:
         known = sorted(f"{a} {k}" for a, k in _crd_index(key))
-        return [Problem("apiVersion", f"no CRD for {api} {kind} in {crd_path}", f"known: {', '.join(known)}")], []
+        fix = f"known: {', '.join(known)}" if known else \
+            f"no CustomResourceDefinition found in {crd_path}: point --crd-dir at the Dynamo CRD YAMLs, or export one " \
+            "with kubectl get crd dynamographdeployments.nvidia.com -o yaml"
+        return [Problem("apiVersion", f"no CRD for {api} {kind} in {crd_path}", fix)], []
     problems, sound = _schema_problems(obj, validator)
-    if sound:   # list-map keys and set items: structure the API server checks with the schema
+    if sound:   # list-map keys, set items, label syntax: what the API server checks beside the schema
         from .listtypes import list_type_problems
 
         problems += list_type_problems(obj, _raw_schema(key, api, kind))
+        problems += label_problems(obj)
     meta = obj.get("metadata")
     if not isinstance(meta, dict) or not (meta.get("name") or meta.get("generateName")):
         problems.append(Problem("metadata.name", "is required", "name the object (a DNS-1123 name)"))
