@@ -232,3 +232,17 @@ def test_fsx_subnet_is_one_string_for_the_sdk():
 
     ann = str(inspect.signature(aws.fsx.LustreFileSystem._internal_init).parameters["subnet_ids"].annotation)
     assert "str" in ann and "Sequence" not in ann
+
+
+def test_efa_pool_on_a_release_without_efa_images_rejected():
+    """Dynamo 1.0.2 publishes no -efa runtime images: FI_PROVIDER=efa on the plain one would fail."""
+    old = GRAPH.model_copy(update={"dynamo_version": "1.0.2"})
+    assert not versions.release("1.0.2").has_efa_image("vllm")
+    def program():
+        from dynamo_iac.components.aws import AwsGpuCluster
+        AwsGpuCluster("prod", region="us-east-1", pools=[P5], graphs=[old])
+    with pytest.raises(DynamoIacError) as e:
+        run_program(program, project="t", stack="t")
+    (p,) = e.value.problems
+    assert p.path == "graphs[0].dynamo_version" and "publishes no EFA vllm runtime image" in p.message
+

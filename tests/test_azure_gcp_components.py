@@ -233,7 +233,11 @@ def test_a3_mega_without_its_networks_rejected():
                    gpu_driver="provider")
     with pytest.raises(DynamoIacError) as e:
         gcp_stack([mega], gpudirect=False)
-    assert "a3-megagpu-8g" in str(e.value)
+    (p,) = e.value.problems
+    assert (p.path, p.message) == ("pools[0]", "a3-megagpu-8g (gpudirect-tcpxo) needs its 8 extra networks but "
+                                   "gpudirect=False creates none")
+    assert p.fix == ("leave gpudirect on, pass pool_networks for this pool, or choose a machine type without "
+                     "GPUDirect networking")
 
 
 def test_operator_driver_and_aks_driver_mixed_rejected():

@@ -146,10 +146,23 @@ def plan_graph(graph: Any, pools: Sequence[GpuPool], instances: Mapping[str, Any
         capacity = plan(graph, list(pools), catalog=catalog, region=region)
     where = worker_pools(graph, capacity)
     placed = [(w, roles[w], by_name[p], instances[p]) for w, p in sorted(where.items())]
-    problems = fabrics.placement_problems(placed)
+    problems = fabrics.placement_problems(placed) + _image_problems(graph, placed)
     if problems:
         raise DynamoIacError([Problem(f"{at}{q.path}", q.message, q.fix) for q in problems])
     return GraphPlan(capacity, where, pin, dict(instances))
+
+
+def _image_problems(graph: Any, placed: list[tuple[str, str, GpuPool, Any]]) -> list[Problem]:
+    """Workers on EFA pools run the release's -efa image (libfabric's EFA provider); a release
+    without one would get the plain image with FI_PROVIDER=efa, which cannot open the devices."""
+    release = graph.release()
+    explicit = {n for w, n in zip(graph.workers, graph.worker_names()) if w.image}
+    efa = sorted(w for w, _, _, inst in placed if inst.fabric.kind == "efa" and w not in explicit)
+    if not efa or release.has_efa_image(graph.backend):
+        return []
+    return [Problem("dynamo_version", f"Dynamo {release.version} publishes no EFA {graph.backend} runtime image "
+                    f"(-efa tag), and {efa} run on EFA pools", "use a release with EFA images (see "
+                    "dynamo_iac/data/versions.yaml), or set those workers' image to an EFA-enabled one")]
 
 
 def plan_graphs(graphs: Any, pools: Sequence[GpuPool], catalog: Any, instances: Mapping[str, Any], *,

@@ -83,7 +83,6 @@ class RenderTarget:
     instance: Any = None                                 # catalog InstanceType: overlay per worker pod size
     node_selector: tuple[tuple[str, str], ...] = ()      # pin GPU workers to the pool
     gpu_toleration: bool = False                         # tolerate nvidia.com/gpu:NoSchedule (tainted GPU pools)
-    zone_affinity_label: str | None = None               # keep workers in one zone (EFA: one AZ)
     tolerations: tuple[dict, ...] = ()                   # of the pool's taints (tolerations_for(pool_taints))
     # the model-cache PVC is created outside the DGD (the DynamoDeployment component creates it),
     # so a ModelCache(create=True) renders as a mount of an existing claim in either API
