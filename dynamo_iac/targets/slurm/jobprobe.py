@@ -10,16 +10,21 @@ srun step has exited:
                   (on failure a line "blame: STEP" names a step of the first short component)
     jobprobe.py … files DIR PREFIX COUNT        (COUNT files named PREFIX* appear in DIR)
     jobprobe.py --probes FILE --run-dir DIR --host NODE=HOST… watch
-                  (after readiness: every step's failure probes, until one fires)
+                  (after readiness: every step's failure probes, until one fires or --deadline,
+                  the job's time limit, passes)
+
+--parent PID (the batch script's $$): the probe exits (code 4) as soon as that process has
+exited, so it never outlives the script — even when the script's SIGTERM reached it before it
+exec'd this interpreter (the forked shell drops it) or the script was SIGKILLed.
 
 --probes names the job's per-step probes (probes.ProbeSet entries: the default failure log
 patterns and what the user's probe file declares; log paths relative to --run-dir, hosts as
 allocation-map node names that --host maps). With `graph`, its failure probes run while waiting
 and its readiness probes must pass too.
 
-Exit 0 ready, 1 not ready by the deadline (the detail names what is missing), 2 a watched step
-exited (the script then names it), 3 a step's probe failed ("blame: STEP" names it), 64 bad
-usage. The last stdout line is the detail.
+Exit 0 ready (watch: the deadline passed), 1 not ready by the deadline (the detail names what is
+missing), 2 a watched step exited (the script then names it), 3 a step's probe failed ("blame:
+STEP" names it), 4 the parent script is gone, 64 bad usage. The last stdout line is the detail.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ import dataclasses
 import json
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -96,19 +102,40 @@ def _blame(owner: str, reason: str) -> int:
     return 3
 
 
-def _watch(extra: ProbeSet, interval: float) -> int:
-    """After readiness: poll every failure probe until one fires (the script stops this at exit)."""
-    while True:
+ORPHANED = 4
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A daemon thread that ends the process once `parent` has exited, whatever the main thread
+    is blocked in (an HTTP probe, a sleep). Its pid, not getppid(): an interpreter shim between
+    the script and this process must not count as the parent."""
+    def run() -> None:
+        while not _exited(parent):
+            time.sleep(0.1)
+        print(f"jobprobe: parent {parent} is gone; exiting", flush=True)
+        os._exit(ORPHANED)
+
+    threading.Thread(target=run, name="parent-watch", daemon=True).start()
+
+
+def _watch(extra: ProbeSet, interval: float, deadline: float) -> int:
+    """After readiness: poll every failure probe until one fires or the deadline passes (the
+    script also stops this at its exit). A deadline <= 0: none (an UNLIMITED job)."""
+    end = time.monotonic() + deadline if deadline > 0 else float("inf")
+    while time.monotonic() < end:
         bad = extra.poll(ready=True)
         if bad:
             return _blame(*bad)
         time.sleep(min(interval, 0.25))
+    print(f"watch: no failure probe fired within {deadline:g} s", flush=True)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="jobprobe.py")
     ap.add_argument("--deadline", type=float, required=True)
     ap.add_argument("--interval", type=float, default=1.0)
+    ap.add_argument("--parent", type=int, default=0, help="exit once this pid (the batch script) has exited")
     ap.add_argument("--watch", default="", help="comma-separated srun pids; stop when one exits")
     ap.add_argument("--probes", default="", help="JSON file of per-step probes (probes.ProbeSet entries)")
     ap.add_argument("--run-dir", default=".", help="what the probes' relative log paths are relative to")
@@ -131,9 +158,11 @@ def main(argv: list[str] | None = None) -> int:
         a = ap.parse_args(argv)
     except SystemExit as e:
         return 64 if e.code else 0
+    if a.parent:
+        _exit_with_parent(a.parent)
     extra = _probe_set(a.probes, a.run_dir, _pairs(a.hosts, "--host"))
     if a.kind == "watch":
-        return _watch(extra, a.interval)
+        return _watch(extra, a.interval, a.deadline)
     common = dict(deadline=a.deadline, interval=a.interval, timeout=min(2.0, a.deadline))
     probe: Probe
     steps: dict[str, str] = {}

@@ -96,10 +96,12 @@ dyn_fail() {  # STEP REASON
 dyn_check_steps() {  # fail on the first step whose srun has exited or whose failure probe fired
   local s rc blame
   if [ -n "$DYN_WATCH_PID" ] && ! kill -0 "$DYN_WATCH_PID" 2>/dev/null; then
-    wait "$DYN_WATCH_PID"; DYN_WATCH_PID=""
+    wait "$DYN_WATCH_PID"; rc=$?; DYN_WATCH_PID=""
     cat "$DYN_RUN_DIR/watch.out" >>"$DYN_RUN_DIR/probes.log"
-    blame=$(sed -n 's/^blame: //p' "$DYN_RUN_DIR/watch.out" | head -n 1)
-    dyn_fail "${blame:-probes}" "$(tail -n 1 "$DYN_RUN_DIR/watch.out")"
+    if [ "$rc" -ne 0 ]; then   # 0: the watch reached the job's time limit
+      blame=$(sed -n 's/^blame: //p' "$DYN_RUN_DIR/watch.out" | head -n 1)
+      dyn_fail "${blame:-probes}" "$(tail -n 1 "$DYN_RUN_DIR/watch.out")"
+    fi
   fi
   for s in "${DYN_STEPS[@]}"; do
     [ "${1:-}" = "$s" ] && continue
@@ -115,15 +117,16 @@ dyn_probe_start() {  # STEP WHAT DEADLINE PROBE-ARGS…: jobprobe in the backgro
   DYN_PROBE_STEP=$1 DYN_PROBE_WHAT=$2
   local deadline=$3
   shift 3
-  # started as early as possible: the interpreter's start overlaps the steps' own start-up
-  "$DYN_PROBE_PY" "$DYN_BIN/jobprobe.py" --deadline "$deadline" --interval "$DYN_PROBE_INTERVAL" \
+  # started as early as possible: the interpreter's start overlaps the steps' own start-up;
+  # --parent: it exits by itself once this script is gone (see dyn_reap)
+  "$DYN_PROBE_PY" "$DYN_BIN/jobprobe.py" --parent $$ --deadline "$deadline" --interval "$DYN_PROBE_INTERVAL" \
     --watch "$(dyn_pids)" "$@" >"$DYN_RUN_DIR/probe.out" 2>&1 &
   DYN_PROBE_PID=$!
 }
 
 dyn_watch_start() {  # after readiness: every step's failure probes, in the background (exit 3 = fired)
-  "$DYN_PROBE_PY" "$DYN_BIN/jobprobe.py" --deadline "$DYN_DEADLINE_READY" --interval "$DYN_PROBE_INTERVAL" \
-    "${DYN_PROBE_ARGS[@]}" watch >"$DYN_RUN_DIR/watch.out" 2>&1 &
+  "$DYN_PROBE_PY" "$DYN_BIN/jobprobe.py" --parent $$ --deadline "$DYN_DEADLINE_JOB" \
+    --interval "$DYN_PROBE_INTERVAL" "${DYN_PROBE_ARGS[@]}" watch >"$DYN_RUN_DIR/watch.out" 2>&1 &
   DYN_WATCH_PID=$!
 }
 
@@ -149,11 +152,13 @@ dyn_wait() { dyn_probe_start "$@"; dyn_probe_wait; }   # STEP WHAT DEADLINE PROB
 
 dyn_nap() { sleep "$1" & wait $!; }  # interruptible by the traps
 
+dyn_usec() { printf -v "$1" '%.0f' "${2}e6"; }   # VAR SECONDS → VAR=microseconds (bash arithmetic)
+
 dyn_poll() {  # STEP WHAT DEADLINE CHECK…: cheap checks in bash, same deadline/watch rules as dyn_wait
   local step=$1 what=$2 deadline=$3 end
   shift 3
   # microseconds in bash arithmetic: no awk process per poll on a busy batch host
-  printf -v end '%.0f' "${deadline}e6"
+  dyn_usec end "$deadline"
   end=$(( ${EPOCHREALTIME/./} + end ))
   until "$@"; do
     dyn_check_steps
@@ -195,27 +200,70 @@ dyn_serve() {  # until a step exits (failure) or the job is cancelled / hits its
   done
 }
 
+dyn_reap() {  # GRACE PID…: SIGTERM, up to GRACE s to exit, then SIGKILL; reaped either way, so the
+  # final wait never blocks (a SIGTERM that lands between fork and exec is lost: the KILL is not)
+  local grace end p left
+  dyn_usec grace "$1"
+  shift
+  [ $# -gt 0 ] || return 0
+  kill -TERM "$@" 2>/dev/null
+  end=$(( ${EPOCHREALTIME/./} + grace ))
+  while :; do
+    left=()
+    for p in "$@"; do kill -0 "$p" 2>/dev/null && left+=("$p"); done
+    [ ${#left[@]} -eq 0 ] && break
+    if (( ${EPOCHREALTIME/./} >= end )); then kill -KILL "${left[@]}" 2>/dev/null; break; fi
+    sleep 0.05
+  done
+  wait "$@" 2>/dev/null
+}
+
+dyn_stop_budget() {  # RC → seconds the whole stop may take (0: no limit)
+  # signalled (scancel, time limit): slurmstepd SIGKILLs this script KillWait s after its SIGTERM,
+  # so the stop must end before that to SIGKILL stubborn steps itself and record "stopped"
+  local kw
+  [ "$1" -ge 128 ] || { echo 0; return; }
+  kw=$(scontrol show config 2>/dev/null | sed -n 's/^KillWait *= *\([0-9]*\).*/\1/p')
+  [ -n "$kw" ] || { echo 0; return; }
+  echo $(( kw > 2 ? kw - 2 : 1 ))
+}
+
 dyn_stop() {  # EXIT trap: stop every step, benchmark → workers → frontend → infra
   local rc=$?
+  # a child forked for `cmd &` or $(…) keeps these traps until it execs: a SIGTERM in that window
+  # runs them there — that child just exits; only the script itself stops the job
+  [ "$BASHPID" = "$$" ] || return "$rc"
   trap - EXIT INT TERM
   [ "$DYN_RC" -ne 0 ] && rc=$DYN_RC
-  [ -n "${DYN_PROBE_PID:-}" ] && kill "$DYN_PROBE_PID" 2>/dev/null
-  [ -n "${DYN_WATCH_PID:-}" ] && kill "$DYN_WATCH_PID" 2>/dev/null
+  dyn_reap 1 $DYN_PROBE_PID $DYN_WATCH_PID
+  DYN_PROBE_PID="" DYN_WATCH_PID=""
   dyn_event stopping - "exit $rc"
-  local steps tier s ids pids t0
+  local steps tier s ids pids all=() budget grace end tier_end
+  budget=$(dyn_stop_budget "$rc")
+  dyn_usec grace "$DYN_DEADLINE_STOP"
+  end=0
+  if [ "$budget" -gt 0 ]; then
+    end=$(( ${EPOCHREALTIME/./} + budget * 1000000 ))
+    if [ "$budget" -lt "$DYN_DEADLINE_STOP" ]; then
+      dyn_event note - "stop deadline cut from ${DYN_DEADLINE_STOP} s to ${budget} s in all: Slurm's KillWait\
+ ends the job sooner (fix: set deadlines.stop below KillWait - 2, or raise KillWait in slurm.conf)"
+    fi
+  fi
   steps=$(squeue -h -s -j "$SLURM_JOB_ID" -o '%i %j' 2>/dev/null)
   for tier in 3 2 1 0; do
     ids=() pids=()
     for s in "${DYN_STEPS[@]}"; do
       [ "${DYN_TIER[$s]}" = "$tier" ] || continue
+      all+=("${DYN_PID[$s]}")
       kill -0 "${DYN_PID[$s]}" 2>/dev/null || continue
       pids+=("${DYN_PID[$s]}")
       ids+=($(awk -v n="$s" '$2 == n {print $1}' <<<"$steps"))
     done
     [ ${#pids[@]} -eq 0 ] && continue
     [ ${#ids[@]} -gt 0 ] && scancel --signal=TERM "${ids[@]}" 2>/dev/null
-    t0=$SECONDS
-    while [ $((SECONDS - t0)) -lt "$DYN_DEADLINE_STOP" ]; do
+    tier_end=$(( ${EPOCHREALTIME/./} + grace ))
+    (( end > 0 && end < tier_end )) && tier_end=$end
+    while (( ${EPOCHREALTIME/./} < tier_end )); do
       for s in "${!pids[@]}"; do kill -0 "${pids[$s]}" 2>/dev/null || unset "pids[$s]"; done
       [ ${#pids[@]} -eq 0 ] && break
       sleep 0.1
@@ -225,7 +273,8 @@ dyn_stop() {  # EXIT trap: stop every step, benchmark → workers → frontend �
       kill -KILL "${pids[@]}" 2>/dev/null
     fi
   done
-  wait 2>/dev/null
+  # only the steps' own sruns (all stopped above): a bare `wait` would also wait for strays
+  [ ${#all[@]} -gt 0 ] && wait "${all[@]}" 2>/dev/null
   dyn_event stopped - "exit $rc"
   exit "$rc"
 }
