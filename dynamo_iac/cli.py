@@ -28,11 +28,15 @@ def _console():
 
 
 def report_error(e: DynamoIacError) -> None:
+    """Every CLI's error lines: `error: path: message` + `fix: …`, the texts printed verbatim
+    (a `[replica]` or `[a, b]` in them is not Rich markup)."""
+    from rich.markup import escape
+
     con = _console()
     for p in e.problems:
-        where = f"[bold]{p.path}[/bold]: " if p.path else ""
-        fix = f"\n    [green]fix:[/green] {p.fix}" if p.fix else ""
-        con.print(f"[red]error:[/red] {where}{p.message}{fix}", soft_wrap=True)
+        where = f"[bold]{escape(p.path)}[/bold]: " if p.path else ""
+        fix = f"\n    [green]fix:[/green] {escape(p.fix)}" if p.fix else ""
+        con.print(f"[red]error:[/red] {where}{escape(p.message)}{fix}", soft_wrap=True)
 
 
 @app.command("render")

@@ -283,3 +283,18 @@ def test_plan_carries_default_and_declared_probes(tmp_path):
     with pytest.raises(ConfigError) as e:
         build_plan(agg(), run_dir=tmp_path, dynamo_python=PY, port=0, stop_grace=-1)
     assert e.value.problems[0].path == "--stop-grace"
+
+
+def test_unwritable_run_or_model_directory_is_an_error_not_a_traceback(tmp_path):
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "dynamo_iac.cli", "local", "modeldir", "/proc/x"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "DIRECTORY: cannot create directory '/proc/x'" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    g = tmp_path / "g.yaml"
+    g.write_text("name: g\nbackend: vllm\nmodel: {id: tiny}\nworkers: [{role: agg}]\n")
+    r = subprocess.run([sys.executable, "-m", "dynamo_iac.cli", "local", "up", str(g), "--run-dir", "/proc/foo"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "run_dir: cannot create directory '/proc/foo'" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr

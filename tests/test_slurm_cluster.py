@@ -349,3 +349,47 @@ def test_benchmark_step_keeps_aiperf_files_in_the_run_dir(run_env):
     assert export["request_count"]["avg"] == 4
     assert list((st.run_dir / "aiperf" / "mmap").glob("aiperf_mmap_*"))
     assert set(Path("/tmp").glob("aiperf_mmap_*")) == before
+
+
+def test_sweep_wait_timeout_fails_names_and_cancels_unfinished_points(run_env):
+    """Points still queued at --timeout fail the sweep (exit 1), are named, cancelled by default and
+    marked UNFINISHED in the summary; --keep-unfinished leaves them queued."""
+    import csv
+
+    tmp_path, cfile, model = run_env
+    c = yaml.safe_load(cfile.read_text())
+    c["sbatch_flags"] = ["--begin=now+300"]          # held PENDING: deterministic "not finished"
+    cfile.write_text(yaml.safe_dump(c))
+    gfile, _ = write_graph(tmp_path)
+    args = ["sweep", str(gfile), "-c", str(cfile), "--engine", "mocker", "--model-path", str(model),
+            "--set", "workers[1].gpus=1,2", "--submit", "--wait", "--timeout", "1"]
+    res = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "s1")])
+    assert res.exit_code == 1, res.output
+    rows = list(csv.DictReader((tmp_path / "s1" / "summary.csv").open()))
+    assert [r["state"] for r in rows] == ["UNFINISHED (PENDING, cancelled)"] * 2
+    assert "2 point(s) did not finish within --timeout 1 s, cancelled" in res.output
+    assert all(f"(job {r['job_id']})" in res.output and not jobs.in_queue(int(r["job_id"])) for r in rows)
+    res = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "s2"), "--keep-unfinished"])
+    ids = [int(r["job_id"]) for r in csv.DictReader((tmp_path / "s2" / "summary.csv").open())]
+    try:
+        assert res.exit_code == 1 and "left queued (--keep-unfinished)" in res.output, res.output
+        assert all(jobs.in_queue(i) for i in ids)
+    finally:
+        for i in ids:
+            jobs.cancel(i)
+    assert not any(jobs.in_queue(i) for i in ids)
+
+
+def test_unknown_job_id_is_an_error(slurm_cluster):
+    for cmd in ("status", "cancel"):
+        res = CliRunner().invoke(app, [cmd, "99999999"])
+        assert res.exit_code == 1 and "Slurm knows no job 99999999" in res.output, (cmd, res.output)
+
+
+def test_missing_model_path_is_an_error_when_the_nodes_are_this_machine(run_env):
+    tmp_path, cfile, _ = run_env
+    gfile, _ = write_graph(tmp_path)
+    res = CliRunner().invoke(app, ["render", str(gfile), "-c", str(cfile), "--engine", "mocker",
+                                   "--model-path", str(tmp_path / "nope")])
+    assert res.exit_code == 1 and "the cluster's nodes run on this machine" in res.output, res.output
+    assert "dynamo-iac local modeldir DIR" in res.output

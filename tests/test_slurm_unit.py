@@ -53,6 +53,7 @@ def paths(e: DynamoIacError) -> list[str]:
      "memory size"),
     ({"gpus_per_node": 8}, "cluster.nodes", "Field required"),
     ({"nodes": "two", "gpus_per_node": 8}, "cluster.nodes", "node count or a list of node names"),
+    ({"nodes": 2, "gpus_per_node": 0}, "cluster.gpus_per_node", "greater than or equal to 1"),
 ])
 def test_cluster_errors_name_field_and_fix(data, path, fragment):
     with pytest.raises(ConfigError) as e:
@@ -351,3 +352,66 @@ def test_cluster_script_as_a_user_uses_sudo_or_says_what_to_run(tmp_path):
     assert "install needs root (apt-get of slurmctld slurmd munged): re-running it with sudo" in r.stderr
     assert r.stdout.startswith("sudo -- env DYNAMO_IAC_SLURM_STATE=") and \
         r.stdout.rstrip().endswith(f"bash {ROOT}/scripts/slurm.sh install")
+
+
+@pytest.mark.parametrize("text, seconds", [("30", 1800), ("30:15", 1815), ("04:00:00", 14400), ("1-00", 86400),
+                                           ("1-02:30", 95400), ("1-02:30:05", 95405), ("UNLIMITED", None)])
+def test_time_limit_seconds_bound_the_failure_watch(text, seconds):
+    c = cluster(time=text)
+    assert c.time_limit_s == seconds
+    assert f"DYN_DEADLINE_JOB={seconds or 0} " in render(graph(Worker(gpus=1)), c, RunOptions()).script
+
+
+def test_sweep_point_with_zero_gpus_per_node_is_invalid_not_a_crash(tmp_path):
+    pts = sw.build(graph(Worker(gpus=1)), cluster(), [{"cluster.gpus_per_node": 0}, {"cluster.gpus_per_node": 4}],
+                   RunOptions(), tmp_path)
+    assert "cluster.gpus_per_node" in pts[0].error and "greater than or equal to 1" in pts[0].error
+    assert pts[1].error is None and pts[1].script.is_file()
+
+
+def test_sweep_point_whose_library_call_raises_keeps_the_sweep_going(tmp_path, monkeypatch):
+    real = sw.render
+
+    def flaky(g, c, *a, **kw):
+        if c.gpus_per_node == 2:
+            raise ZeroDivisionError("division by zero")
+        return real(g, c, *a, **kw)
+
+    monkeypatch.setattr(sw, "render", flaky)
+    pts = sw.build(graph(Worker(gpus=1)), cluster(), [{"cluster.gpus_per_node": 2}, {"cluster.gpus_per_node": 4}],
+                   RunOptions(), tmp_path)
+    assert pts[0].error.startswith("internal error (ZeroDivisionError: division by zero)")
+    assert pts[1].error is None
+
+
+def test_unfinished_sweep_point_is_not_reported_as_a_state(tmp_path):
+    from dynamo_iac.targets.slurm.jobs import JobStatus
+
+    p = sw.Point(0, {"workers[0].replicas": 1}, "p000")
+    sw.collect(p, JobStatus(7, "PENDING"), timed_out=(60, True))
+    assert p.result["state"] == "UNFINISHED (PENDING, cancelled)"
+    assert p.result["failure"] == "not finished within the sweep's --timeout 60 s"
+
+
+def test_model_path_is_absolute_and_a_missing_one_is_a_warning_off_this_machine(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m").mkdir()
+    job = render(graph(Worker(gpus=1)), cluster(), RunOptions(engine="mocker", model_path="m"))
+    assert f"--model-path {tmp_path / 'm'} " in job.script
+    assert not any("model-path" in w for w in job.warnings)
+    job = render(graph(Worker(gpus=1)), cluster(), RunOptions(engine="mocker", model_path="gone"))
+    assert f"--model-path {tmp_path / 'gone'} " in job.script
+    assert any(f"--model-path {tmp_path / 'gone'} is not a directory on this machine" in w for w in job.warnings)
+
+
+def test_cli_errors_print_brackets_verbatim(tmp_path):
+    """Rich markup must not eat `[replica]` or `[a, b]` from an error line."""
+    cfile = tmp_path / "c.yaml"
+    cfile.write_text("nodes: 2.5\ngpus_per_node: 4\n")
+    res = CliRunner().invoke(app, ["render", str(FIX / "p5-disagg.yaml"), "-c", str(cfile)])
+    assert res.exit_code == 1 and "`nodes: [gpu-001, gpu-002]`" in res.output, res.output
+    amap = tmp_path / "a.yaml"
+    amap.write_text("n0: {0: Decode}\n")
+    res = CliRunner().invoke(app, ["render", str(FIX / "p5-disagg.yaml"), "-c", str(FIX / "p5-cluster.yaml"),
+                                   "--allocation", str(amap)])
+    assert res.exit_code == 1 and "is not 'Component[replica]'" in res.output, res.output

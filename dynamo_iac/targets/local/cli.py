@@ -49,12 +49,13 @@ def _resolve(graph: str, run_dir: Optional[Path]) -> Path:
 
 
 def _print_state(state: dict[str, Any], with_probe: bool = False) -> None:
+    from rich.markup import escape       # names, notes and log lines are printed verbatim
     from rich.table import Table
 
     con = _out()
     st = state.get("status")
     colour = {"ready": "green", "failed": "red", "lost": "red", "stopped": "yellow"}.get(st, "cyan")
-    head = f"[bold]{state.get('graph')}[/bold] ({state.get('engine')}): [{colour}]{st}[/{colour}]"
+    head = f"[bold]{escape(str(state.get('graph')))}[/bold] ({state.get('engine')}): [{colour}]{st}[/{colour}]"
     if state.get("ready_seconds") is not None:
         head += f" — ready in {state['ready_seconds']:.2f} s"
     con.print(head)
@@ -70,14 +71,14 @@ def _print_state(state: dict[str, Any], with_probe: bool = False) -> None:
                   "" if p.get("returncode") is None else str(p["returncode"]), p.get("log", ""))
     con.print(t)
     for n in state.get("notes", []):
-        con.print(f"  [yellow]note:[/yellow] {n}")
+        con.print(f"  [yellow]note:[/yellow] {escape(n)}")
     if with_probe:
         for c in state.get("probe", []):
             mark = "[green]ok[/green]" if c["ok"] else "[red]not ready[/red]"
-            con.print(f"  probe {c['url']}: {mark} — {c['detail']}")
+            con.print(f"  probe {escape(c['url'])}: {mark} — {escape(str(c['detail']))}")
     f = state.get("failure")
     if f:
-        con.print(f"  [red]failure:[/red] {f.get('message')}")
+        con.print(f"  [red]failure:[/red] {escape(str(f.get('message')))}")
 
 
 def _json(obj: Any) -> None:

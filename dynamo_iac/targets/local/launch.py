@@ -264,7 +264,8 @@ def build_plan(graph: Any, *, run_dir: str | Path, dynamo_python: str, engine: s
         if (local / "config.json").is_file():
             mocker_model = str(local.resolve())
         else:
-            mocker_model = str(write_model_dir(model_dir or run / "model", name=model_name))
+            mocker_model = str(write_model_dir(model_dir or run / "model", name=model_name,
+                                               field="model_dir" if model_dir else "run_dir"))
             notes.append(f"mocker workers use a generated tiny model directory for {graph.model.id!r} "
                          f"(served as {model_name!r})")
     gpus = _gpu_pool() if engine == "real" else None

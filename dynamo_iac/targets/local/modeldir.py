@@ -161,12 +161,18 @@ def model_files(name: str = "tiny", vocab_size: int = DEFAULT_VOCAB_SIZE) -> dic
     }
 
 
-def write_model_dir(path: str | Path, name: str = "tiny", vocab_size: int = DEFAULT_VOCAB_SIZE) -> Path:
-    """Write (or refresh) the tiny model directory at `path`; files already identical are left alone."""
-    root = Path(path)
-    root.mkdir(parents=True, exist_ok=True)
+def write_model_dir(path: str | Path, name: str = "tiny", vocab_size: int = DEFAULT_VOCAB_SIZE,
+                    field: str = "DIRECTORY") -> Path:
+    """Write (or refresh) the tiny model directory at `path`; files already identical are left alone.
+    A directory that cannot be written is a ConfigError naming `field`."""
+    from .state import make_dir
+
+    root = make_dir(path, field)
     for fname, text in model_files(name, vocab_size).items():
         f = root / fname
-        if not f.is_file() or f.read_text(encoding="utf-8") != text:
-            f.write_text(text, encoding="utf-8")
+        try:
+            if not f.is_file() or f.read_text(encoding="utf-8") != text:
+                f.write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise ConfigError(f"cannot write {str(f)!r}: {e.strerror}", field, "pick a writable directory") from None
     return root

@@ -21,7 +21,8 @@ from ..probe_file import DEFAULT as NO_EXTRA_PROBES, ProbeFile
 from ..probes import GraphReadyProbe
 from .launch import STOP_GRACE, LaunchPlan, build_plan
 from .runtime import find_python
-from .state import PLAN_FILE, STATE_FILE, TERMINAL, alive, kill_recorded, read_state, signal_group, wait_gone
+from .state import (PLAN_FILE, STATE_FILE, TERMINAL, alive, kill_recorded, make_dir, read_state, signal_group,
+                    wait_gone)
 
 DEFAULT_RUN_ROOT = Path(".run") / "local"
 
@@ -92,7 +93,7 @@ def up(graph: Any, *, run_dir: str | Path | None = None, engine: str = "mocker",
     """Start the graph as local processes and return once it is ready; raises LocalRunError (with the
     failing component and its log tail) after stopping everything when it is not. A failure takes at
     most the readiness deadline plus `stop_grace` (SIGTERM → SIGKILL) per process group tier."""
-    run = Path(run_dir) if run_dir else default_run_dir(graph.name)
+    run = make_dir(Path(run_dir) if run_dir else default_run_dir(graph.name), "run_dir")
     old = read_state(run)
     if old and old.get("status") not in TERMINAL and _supervisor_alive(old):
         raise ConfigError(f"graph {old.get('graph')!r} is already running from {run} ({old.get('status')})",

@@ -13,9 +13,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ...errors import ConfigError
+
 STATE_FILE = "state.json"
 PLAN_FILE = "plan.json"
 TERMINAL = ("failed", "stopped")
+
+
+def make_dir(path: str | Path, field: str) -> Path:
+    """mkdir -p, or a ConfigError naming `field` (a run or model directory that cannot exist)."""
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot create directory {str(p)!r}: {e.strerror}", field,
+                          "pick a writable directory (or leave it unset for the default)") from None
+    return p
 
 
 def write_state(run_dir: str | Path, state: dict[str, Any]) -> None:

@@ -24,18 +24,24 @@ def _console(stderr: bool = False):
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
+def _esc(text: Any) -> str:
+    """Text from files, logs and errors printed verbatim: `[replica]` is not Rich markup."""
+    from rich.markup import escape
+
+    return escape(str(text))
+
+
 def _errors(fn: Callable) -> Callable:
-    """Bad input → `path: message (fix: …)` lines and exit 1, never a traceback."""
+    """Bad input → `path: message (fix: …)` lines and exit 1, never a traceback (also when this
+    app is invoked on its own, as the tests do)."""
     @functools.wraps(fn)
     def wrapper(*a: Any, **kw: Any) -> Any:
         try:
             return fn(*a, **kw)
         except DynamoIacError as e:
-            con = _console(stderr=True)
-            for p in e.problems:
-                where = f"[bold]{p.path}[/bold]: " if p.path else ""
-                fix = f"\n    [green]fix:[/green] {p.fix}" if p.fix else ""
-                con.print(f"[red]error:[/red] {where}{p.message}{fix}")
+            from ...cli import report_error
+
+            report_error(e)
             raise typer.Exit(1) from None
     return wrapper
 
@@ -59,6 +65,21 @@ def _options(engine: str, model_path: Optional[str], speedup: float, bench: bool
     except ValidationError as e:
         raise ConfigError("; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()),
                           "options", "check the command-line values") from None
+
+
+def _check_model_path(options, cluster) -> None:
+    """A --model-path missing here is only a warning (it is the nodes' path, render's warning says
+    so), unless the cluster's nodes ARE this machine: then it is missing for the job too."""
+    import os
+
+    from . import jobs
+    from .script import model_path
+
+    mp = model_path(options)
+    if mp and not os.path.isdir(mp) and jobs.nodes_are_this_machine(
+            cluster.nodes if cluster.pinned else None, cluster.partition):
+        raise ConfigError(f"{mp} is not a directory, and the cluster's nodes run on this machine", "--model-path",
+                          "write one with `dynamo-iac local modeldir DIR`, or fix the path")
 
 
 def _load(graph: str, cluster: Path):
@@ -87,7 +108,7 @@ def _print_map(job, con=None) -> None:
         prev = node
     con.print(t)
     for w in job.warnings:
-        con.print(f"[yellow]warning:[/yellow] {w}")
+        con.print(f"[yellow]warning:[/yellow] {_esc(w)}")
 
 
 # common options ------------------------------------------------------------------------------
@@ -140,8 +161,10 @@ def render_cmd(graph: str = typer.Argument(..., help="graph file (YAML, DGD) or 
     from .script import render
 
     g, c = _load(graph, cluster)
-    job = render(g, c, _options(engine, model_path, speedup, bench, bench_concurrency, bench_requests, bench_isl,
-                                bench_osl, aiperf, keep_serving), _allocation(allocation), load_probes(probes))
+    opts = _options(engine, model_path, speedup, bench, bench_concurrency, bench_requests, bench_isl, bench_osl,
+                    aiperf, keep_serving)
+    _check_model_path(opts, c)
+    job = render(g, c, opts, _allocation(allocation), load_probes(probes))
     if str(out) == "-":
         sys.stdout.write(job.script)
         return
@@ -170,14 +193,14 @@ def _follow(job_id: int, run_dir: Optional[Path], timeout: float, until: str) ->
         for e in st.events[seen[0]:]:
             if e.kind in ("launched", "ready", "failed", "done", "endpoint", "stopping", "stopped", "started"):
                 what = f"{e.step} " if e.step != "-" else ""
-                con.print(f"[dim]{time.monotonic() - t0:6.2f}s[/dim] {e.kind:<9} {what}{e.detail}")
+                con.print(f"[dim]{time.monotonic() - t0:6.2f}s[/dim] {e.kind:<9} {_esc(what + e.detail)}")
         seen[0] = len(st.events)
         if not st.events:
             con.print(f"[dim]{time.monotonic() - t0:6.2f}s[/dim] job {job_id} {st.state} {st.reason}")
 
     st = jobs.follow(job_id, run_dir, until=until, timeout=timeout, on_change=show)
     if st.failure:
-        con.print(f"[red]job {job_id} failed[/red] ({st.state}):\n{st.failure.rstrip()}")
+        con.print(f"[red]job {job_id} failed[/red] ({st.state}):\n{_esc(st.failure.rstrip())}")
         return 1
     if until == "ready" and st.ready:
         con.print(f"[green]ready[/green]: job {job_id}, endpoint {st.endpoint} (run dir {st.run_dir})")
@@ -218,8 +241,10 @@ def submit_cmd(graph: str = typer.Argument(..., help="graph file / module:attr, 
         from ..probe_file import load_probes
 
         g, c = _load(graph, cluster)
-        job = render(g, c, _options(engine, model_path, speedup, bench, bench_concurrency, bench_requests, bench_isl,
-                                    bench_osl, aiperf, keep_serving), _allocation(allocation), load_probes(probes))
+        opts = _options(engine, model_path, speedup, bench, bench_concurrency, bench_requests, bench_isl, bench_osl,
+                        aiperf, keep_serving)
+        _check_model_path(opts, c)
+        job = render(g, c, opts, _allocation(allocation), load_probes(probes))
         _print_map(job)
         out = Path(c.output_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -241,6 +266,8 @@ def status_cmd(job_id: int = typer.Argument(...),
     from . import jobs
 
     st = jobs.status(job_id)
+    if st.state == "UNKNOWN" and not st.events:
+        raise jobs.no_such_job(job_id)
     phases = st.step_phase()
     if as_json:
         sys.stdout.write(json.dumps({"job_id": job_id, "state": st.state, "reason": st.reason,
@@ -259,9 +286,7 @@ def status_cmd(job_id: int = typer.Argument(...),
     if st.run_dir:
         con.print(f"run dir {st.run_dir}")
     if st.failure:
-        con.print(f"[red]{st.failure.rstrip()}[/red]")
-    if st.state == "UNKNOWN" and not st.events:
-        raise typer.Exit(1)
+        con.print(f"[red]{_esc(st.failure.rstrip())}[/red]")
 
 
 @app.command("cancel")
@@ -287,7 +312,11 @@ def sweep_cmd(graph: str = typer.Argument(...), cluster: Path = CLUSTER,
               submit: bool = typer.Option(False, "--submit", help="sbatch every valid point"),
               wait: bool = typer.Option(False, "--wait", help="with --submit: follow every job to its end and "
                                                                "collect results (ready time, aiperf metrics)"),
-              timeout: float = typer.Option(3600, "--timeout"),
+              timeout: float = typer.Option(3600, "--timeout", help="with --wait: seconds for all points to "
+                                            "finish; points still queued or running then fail the sweep (exit 1)"),
+              keep_unfinished: bool = typer.Option(False, "--keep-unfinished", help="with --wait: leave the jobs "
+                                                   "that have not finished by --timeout queued (default: cancel "
+                                                   "them)"),
               engine: str = ENGINE, model_path: Optional[str] = MODEL_PATH, speedup: float = SPEEDUP,
               bench: bool = BENCH, bench_concurrency: int = BENCH_C, bench_requests: int = BENCH_N,
               bench_isl: int = BENCH_ISL, bench_osl: int = BENCH_OSL, aiperf: Optional[str] = AIPERF,
@@ -302,25 +331,39 @@ def sweep_cmd(graph: str = typer.Argument(...), cluster: Path = CLUSTER,
     g, c = _load(graph, cluster)
     opts = _options(engine, model_path, speedup, bench, bench_concurrency, bench_requests, bench_isl, bench_osl,
                     aiperf, False)   # a sweep point ends after readiness (and its benchmark)
+    _check_model_path(opts, c)
     from ..probe_file import load_probes
 
     pts = sw.build(g, c, points, opts, out, load_probes(probes))
     con = _console()
     for p in pts:
-        con.print(f"{p.name}: {'[red]' + p.error + '[/red]' if p.error else p.script}")
+        con.print(f"{p.name}: {'[red]' + _esc(p.error) + '[/red]' if p.error else p.script}")
     if submit:
         for p in pts:
             if p.script is not None:
                 p.job_id = jobs.submit(p.script)
                 con.print(f"{p.name}: submitted job {p.job_id}")
-        if wait:
-            end = time.monotonic() + timeout
-            for p in pts:
-                if p.job_id is not None:
-                    st = jobs.follow(p.job_id, until="end", timeout=max(end - time.monotonic(), 1))
-                    sw.collect(p, st)
-                    con.print(f"{p.name}: job {p.job_id} {p.result.get('state')}")
+    unfinished: list = []
+    if submit and wait:
+        end = time.monotonic() + timeout
+        for p in pts:
+            if p.job_id is not None:
+                st = jobs.follow(p.job_id, until="end", timeout=max(end - time.monotonic(), 1))
+                timed_out = None
+                if not st.finished:
+                    unfinished.append(p)
+                    timed_out = (timeout, not keep_unfinished)
+                    if not keep_unfinished:
+                        jobs.cancel(p.job_id)
+                sw.collect(p, st, timed_out)
+                con.print(f"{p.name}: job {p.job_id} {_esc(p.result.get('state'))}")
     path = sw.write_summary(pts, out / "summary.csv")
     con.print(f"wrote {path} ({len(pts)} points, {sum(1 for p in pts if p.error)} invalid)")
-    if all(p.error for p in pts):
+    if unfinished:
+        what = "left queued (--keep-unfinished)" if keep_unfinished else "cancelled"
+        err = _console(stderr=True)
+        err.print(f"[red]error:[/red] {len(unfinished)} point(s) did not finish within --timeout {timeout:g} s, "
+                  f"{what}: " + ", ".join(_esc(f"{p.name} (job {p.job_id})") for p in unfinished))
+        err.print("    [green]fix:[/green] raise --timeout, or check the jobs with `dynamo-iac slurm status JOB`")
+    if unfinished or all(p.error for p in pts):
         raise typer.Exit(1)

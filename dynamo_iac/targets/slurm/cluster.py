@@ -112,7 +112,7 @@ class SlurmCluster(_Strict):
     account: str | None = None
     time: str = Field("01:00:00", description="sbatch --time")
     nodes: int | list[str] = Field(description="node count, or the node names to pin (--nodelist)")
-    gpus_per_node: int = Field(ge=0, le=64)
+    gpus_per_node: int = Field(ge=1, le=64, description="GPUs on each node (the planner places workers on them)")
     gpu_directive: Literal["gpus-per-node", "gres"] = "gpus-per-node"
     gpu_type: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="typed gres, e.g. h100")
     exclusive: bool = True
@@ -197,6 +197,22 @@ class SlurmCluster(_Strict):
         if isinstance(self.nodes, list):
             return list(self.nodes)
         return [f"n{i}" for i in range(self.nodes)]
+
+    @property
+    def time_limit_s(self) -> int | None:
+        """The sbatch time limit in seconds (None: UNLIMITED/INFINITE)."""
+        t = self.time
+        if t in ("UNLIMITED", "INFINITE"):
+            return None
+        days, _, rest = t.rpartition("-")
+        parts = [int(x) for x in rest.split(":")]
+        if days:                    # D-HH[:MM[:SS]]
+            h, m, sec = (parts + [0, 0])[:3]
+        elif len(parts) == 3:       # HH:MM:SS
+            h, m, sec = parts
+        else:                       # MM[:SS]
+            h, (m, sec) = 0, (parts + [0])[:2]
+        return ((int(days or 0) * 24 + h) * 60 + m) * 60 + sec
 
     @property
     def pinned(self) -> bool:

@@ -219,8 +219,17 @@ def follow(job_id: int, run_dir: Path | None = None, *, until: str = "ready", ti
         time.sleep(interval)
 
 
+def no_such_job(job_id: int) -> DynamoIacError:
+    return DynamoIacError(f"Slurm knows no job {job_id}", "JOB_ID",
+                          "check the id (`squeue --me`); Slurm forgets a finished job MinJobAge seconds after "
+                          "it ends — its run directory under the cluster's output_dir still has the logs")
+
+
 def cancel(job_id: int, wait: float = 30) -> JobStatus:
-    """scancel; then wait until the job has left squeue (its steps stopped, its processes gone)."""
+    """scancel; then wait until the job has left squeue (its steps stopped, its processes gone).
+    An id Slurm does not know is an error (scancel itself exits 0 for it)."""
+    if not _job_fields(job_id):
+        raise no_such_job(job_id)
     _run([_tool("scancel"), str(job_id)])
     end = time.monotonic() + wait
     while time.monotonic() < end:
@@ -229,6 +238,28 @@ def cancel(job_id: int, wait: float = 30) -> JobStatus:
             break
         time.sleep(0.1)
     return status(job_id)
+
+
+def nodes_are_this_machine(names: list[str] | None, partition: str | None) -> bool:
+    """True when Slurm runs the cluster's nodes (the pinned names, else the partition's or all
+    nodes) on this machine — an emulated cluster such as scripts/slurm.sh starts, where a path
+    missing here is missing on every node. False where the Slurm tools are absent."""
+    import socket
+
+    if shutil.which("scontrol") is None:
+        return False
+    cp = _run(["scontrol", "show", "node", "-o"], check=False)
+    nodes = {}
+    for line in cp.stdout.splitlines():
+        f = dict(tok.partition("=")[::2] for tok in line.split() if "=" in tok)
+        if f.get("NodeName"):
+            nodes[f["NodeName"]] = f
+    if names is None:
+        names = [n for n, f in nodes.items() if not partition or partition in f.get("Partitions", "").split(",")]
+    picked = [nodes[n] for n in names if n in nodes]
+    here = {socket.gethostname(), socket.gethostname().split(".")[0], "localhost"}
+    return bool(picked) and all(f.get("NodeHostName") in here or f.get("NodeAddr", "").startswith("127.")
+                                for f in picked)
 
 
 def in_queue(job_id: int) -> bool:

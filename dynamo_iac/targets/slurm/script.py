@@ -93,6 +93,11 @@ def output_dir(cluster: SlurmCluster) -> str:
     return os.path.abspath(os.path.expanduser(cluster.output_dir))
 
 
+def model_path(options: RunOptions) -> str | None:
+    """--model-path as an absolute path, a relative one taken from where render runs (as output_dir)."""
+    return os.path.abspath(os.path.expanduser(options.model_path)) if options.model_path else None
+
+
 def _gpu_flag(cluster: SlurmCluster, n: int) -> str:
     if cluster.gpu_directive == "gres":
         return f"--gres=gpu:{cluster.gpu_type}:{n}" if cluster.gpu_type and n else f"--gres=gpu:{n}"
@@ -212,6 +217,11 @@ def render(graph: DynamoGraph, cluster: SlurmCluster, options: RunOptions | None
                           "`dynamo-iac local modeldir DIR`)")
     placement = place(graph, cluster, allocation)
     warnings = list(placement.warnings)
+    if options.model_path:
+        options = options.model_copy(update={"model_path": model_path(options)})
+        if not os.path.isdir(options.model_path):
+            warnings.append(f"--model-path {options.model_path} is not a directory on this machine; it must be "
+                            "one on the batch host and every node")
     if graph.frontend.replicas > 1:
         warnings.append(f"frontend.replicas={graph.frontend.replicas}: the Slurm job runs one frontend")
     if graph.planner is not None:
@@ -258,6 +268,7 @@ def _script(graph: DynamoGraph, cluster: SlurmCluster, options: RunOptions, plac
           f"DYN_DEADLINE_READY={d.ready:g}",
           f"DYN_DEADLINE_STOP={int(d.stop)}",
           f"DYN_DEADLINE_BENCHMARK={int(d.benchmark)}",
+          f"DYN_DEADLINE_JOB={cluster.time_limit_s or 0}   # the time limit: the failure watch ends there",
           "mkdir -p \"$DYN_BIN\" \"$DYN_RUN_DIR/logs\" \"$DYN_RUN_DIR/placement\" \"$DYN_RUN_DIR/kv\"",
           "",
           "# ------------------------------------------------------------------ nodes",

@@ -154,6 +154,8 @@ def build(graph: DynamoGraph, cluster: SlurmCluster, points: list[dict[str, Any]
             pt.script = pt.job.write(out_dir / f"{name}.sbatch")
         except DynamoIacError as e:
             pt.error = str(e).replace("\n", "; ")
+        except Exception as e:     # a library bug on one point's values must not end the whole sweep
+            pt.error = f"internal error ({type(e).__name__}: {e}); please report it with these values"
         result.append(pt)
     return result
 
@@ -163,14 +165,19 @@ AIPERF_METRICS = {"ttft_ms": ("time_to_first_token", "avg"), "itl_ms": ("inter_t
                   "output_token_throughput": ("output_token_throughput", "avg")}
 
 
-def collect(point: Point, status: Any) -> None:
-    """Fill point.result from the job's status and its aiperf export (if any)."""
+def collect(point: Point, status: Any, timed_out: tuple[float, bool] | None = None) -> None:
+    """Fill point.result from the job's status and its aiperf export (if any). `timed_out`:
+    (the sweep's --timeout, whether the job was cancelled) for a job that had not finished."""
     r: dict[str, Any] = {"state": status.state}
+    if timed_out is not None:
+        limit, cancelled = timed_out
+        r["state"] = f"UNFINISHED ({status.state}{', cancelled' if cancelled else ', left queued'})"
+        r["failure"] = f"not finished within the sweep's --timeout {limit:g} s"
     started = next((e.t for e in status.events if e.kind == "started"), None)
     ready = next((e.t for e in status.events if e.kind == "endpoint"), None)
     if started is not None and ready is not None:
         r["ready_s"] = round(ready - started, 3)
-    if status.failure:
+    if status.failure and "failure" not in r:
         r["failure"] = status.failure.splitlines()[0]
     if status.run_dir is not None:
         r["run_dir"] = str(status.run_dir)
