@@ -298,3 +298,11 @@ def test_unwritable_run_or_model_directory_is_an_error_not_a_traceback(tmp_path)
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "run_dir: cannot create directory '/proc/foo'" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_failure_log_tail_has_no_terminal_colour_codes(tmp_path):
+    from dynamo_iac.targets.local.supervisor import tail
+
+    log = tmp_path / "w.log"
+    log.write_bytes(b"start\n\x1b[2m2026\x1b[0m \x1b[31mERROR\x1b[0m boom\x1b[K\n")
+    assert tail(str(log)) == "start\n2026 ERROR boom"

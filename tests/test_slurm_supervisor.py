@@ -115,3 +115,12 @@ def test_a_signalled_stop_fits_in_slurms_killwait(tmp_path):
     assert r.returncode == 143 and kinds[-3:] == ["stopping", "note", "stopped"], (r.stderr, kinds)
     assert "cut from 10 s to 3 s" in events[-2][3] and "fix:" in events[-2][3]
     assert 3 <= took < 4.5, took
+
+
+def test_failure_report_has_no_terminal_colour_codes(tmp_path):
+    script = _harness(tmp_path, "mkdir -p \"$DYN_RUN_DIR/logs\"\n"
+                                "printf 'ok\\n\\033[31mERROR\\033[0m boom\\n' >\"$DYN_RUN_DIR/logs/W-0.log\"\n"
+                                "dyn_fail W-0 'exited with code 1'")
+    r = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=20)
+    report = (tmp_path / "run" / "failure.txt").read_text()
+    assert r.returncode == 1 and report.endswith("ok\nERROR boom\n") and "\x1b" not in report, report

@@ -415,3 +415,13 @@ def test_cli_errors_print_brackets_verbatim(tmp_path):
     res = CliRunner().invoke(app, ["render", str(FIX / "p5-disagg.yaml"), "-c", str(FIX / "p5-cluster.yaml"),
                                    "--allocation", str(amap)])
     assert res.exit_code == 1 and "is not 'Component[replica]'" in res.output, res.output
+
+
+def test_cli_names_the_flag_of_a_bad_option_and_the_map_names_cpu_steps(tmp_path):
+    r = CliRunner()
+    res = r.invoke(app, ["render", str(FIX / "p5-disagg.yaml"), "-c", str(FIX / "p5-cluster.yaml"), "--bench",
+                         "--bench-requests", "0"])
+    assert res.exit_code == 1 and "--bench-requests: Input should be greater than or equal to 1" in res.output
+    res = r.invoke(app, ["render", str(FIX / "p5-disagg.yaml"), "-c", str(FIX / "p5-cluster.yaml"), "--bench"])
+    cpu_row = next(line for line in res.output.splitlines() if "│ cpu │" in line)
+    assert "broker, Frontend-0, benchmark" in cpu_row, res.output

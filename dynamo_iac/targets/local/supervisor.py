@@ -27,9 +27,12 @@ from .state import PLAN_FILE, group_members, start_time, write_state
 TICK = 0.03                  # readiness/exit polling before ready
 WATCH_TICK = 0.2             # after ready (each probe of the plan keeps its own interval)
 TAIL_LINES = 40
+# colour/cursor escapes (Dynamo's Rust logs colour when they think they may): a report is plain text
+ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 
 
 def tail(path: str, lines: int = TAIL_LINES, max_bytes: int = 64 * 1024) -> str:
+    """The last `lines` lines of a log, without terminal escape codes."""
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
@@ -38,7 +41,7 @@ def tail(path: str, lines: int = TAIL_LINES, max_bytes: int = 64 * 1024) -> str:
             data = f.read().decode("utf-8", "replace")
     except OSError:
         return ""
-    return "\n".join(data.splitlines()[-lines:])
+    return "\n".join(ANSI_RE.sub("", data).splitlines()[-lines:])
 
 
 class Supervisor:

@@ -46,6 +46,12 @@ def _errors(fn: Callable) -> Callable:
     return wrapper
 
 
+# RunOptions/BenchmarkOptions fields → the flags that set them (errors name what the user typed)
+OPTION_FLAGS = {"request_count": "--bench-requests", "concurrency": "--bench-concurrency", "isl": "--bench-isl",
+                "osl": "--bench-osl", "command": "--aiperf", "speedup_ratio": "--speedup-ratio",
+                "model_path": "--model-path", "engine": "--engine"}
+
+
 def _options(engine: str, model_path: Optional[str], speedup: float, bench: bool, bench_concurrency: int,
              bench_requests: int, bench_isl: int, bench_osl: int, aiperf: Optional[str], keep_serving: Optional[bool],
              job_name: Optional[str] = None):
@@ -63,8 +69,10 @@ def _options(engine: str, model_path: Optional[str], speedup: float, bench: bool
         return RunOptions(engine=engine, model_path=model_path, speedup_ratio=speedup, benchmark=b,
                           keep_serving=keep_serving, job_name=job_name)
     except ValidationError as e:
-        raise ConfigError("; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()),
-                          "options", "check the command-line values") from None
+        from ...errors import Problem
+
+        raise ConfigError([Problem(OPTION_FLAGS.get(str(x["loc"][-1]), ".".join(map(str, x["loc"]))), x["msg"],
+                                   "check the command-line value") for x in e.errors()]) from None
 
 
 def _check_model_path(options, cluster) -> None:
@@ -102,9 +110,14 @@ def _print_map(job, con=None) -> None:
     t.add_column("component")
     t.add_column("srun step")
     steps = {rp.label: rp.step for rp in pl.replicas}
+    cpu_steps = {}      # node → its CPU-only steps (frontend, broker, etcd/NATS, benchmark)
+    for s in job.steps:
+        if not s.gpus_per_node:
+            cpu_steps.setdefault(s.nodes[0], []).append(s.name)
     prev = None
     for node, gpu, comp in pl.rows():
-        t.add_row(node if node != prev else "", "cpu" if gpu == "-" else gpu, comp, steps.get(comp, ""))
+        step = ", ".join(cpu_steps.get(node, [])) if gpu == "-" else steps.get(comp, "")
+        t.add_row(node if node != prev else "", "cpu" if gpu == "-" else gpu, _esc(comp), step)
         prev = node
     con.print(t)
     for w in job.warnings:

@@ -85,7 +85,7 @@ dyn_fail() {  # STEP REASON
   {
     echo "dynamo-iac: step $1 failed: $2"
     echo "--- last 40 lines of $log ---"
-    tail -n 40 "$log" 2>/dev/null
+    tail -n 40 "$log" 2>/dev/null | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g'   # no terminal colour codes
   } >"$DYN_RUN_DIR/failure.txt"
   cat "$DYN_RUN_DIR/failure.txt" >&2
   dyn_event failed "$1" "$2"
