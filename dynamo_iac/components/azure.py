@@ -1,9 +1,9 @@
 """AzureGpuCluster: an AKS cluster with ND-series GPU agent pools, InfiniBand and a model cache.
 
-Built from plain azure-native resources (resources / network / containerservice / storage /
-storagecache) and Kubernetes resources, so that every child is visible under mocks and to
-CrossGuard. pulumi_azure_native is imported inside functions only: a program that builds an AWS
-or GCP stack never loads it.
+Built from plain azure-native resources (resources / network / containerservice / storage) and
+Kubernetes resources, so that every child is visible under mocks and to CrossGuard.
+pulumi_azure_native is imported inside functions only: a program that builds an AWS or GCP
+stack never loads it.
 
 What the pool's catalog entry decides (never a table here):
   - GPU pools: vm_size, the NVIDIA GPU taint, `gpu_profile.driver` = None when the GPU Operator
@@ -44,11 +44,6 @@ POD_CIDR, SERVICE_CIDR, DNS_SERVICE_IP = "192.168.0.0/16", "10.0.0.0/16", "10.0.
 # storage account names: 3-24 lowercase letters and digits, unique across Azure
 ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
 
-# Azure Managed Lustre: minimum size and step (TiB) per SKU (Azure docs via
-# shared/notes/dynamo-deploy-facts.md §4.7; the capacity must be a multiple of the step).
-AMLFS_STEP_TIB = {"AMLFS-Durable-Premium-40": 48, "AMLFS-Durable-Premium-125": 16,
-                  "AMLFS-Durable-Premium-250": 8, "AMLFS-Durable-Premium-500": 4}
-
 
 STORAGE_KINDS = {"azure-files": "azure-files", "azure-lustre": "lustre", "lustre": "lustre"}
 
@@ -60,12 +55,8 @@ class AzureModelCache(BaseModel):
 
     kind: Literal["azure-files", "lustre"] = Field(
         "azure-files", description="azure-files: Premium SMB share (CSI driver ships with AKS); "
-        "lustre: Azure Managed Lustre (needs the azurelustre CSI driver on the cluster)")
+        "lustre: refused (Azure Managed Lustre needs the azurelustre CSI driver, not installed here)")
     size_gib: int = Field(1024, ge=100, le=102_400, description="Azure Files share quota")
-    lustre_sku: str = "AMLFS-Durable-Premium-250"
-    lustre_size_tib: int = Field(8, ge=4)
-    lustre_zone: str = Field("1", pattern=r"^[1-3]$")
-    lustre_subnet_cidr: str = Field("10.225.0.0/24", description="AMLFS needs a subnet of its own")
     storage_class: str = Field("dynamo-model-cache", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -181,15 +172,6 @@ def validate(pools: Sequence[GpuPool], *, catalog: Any = None, kubernetes_versio
                                 "does not ship and this component does not install",
                                 "use storage 'azure-files', or install the driver and the file system yourself and "
                                 "set the graph's model.cache.storage_class to its StorageClass"))
-        step = AMLFS_STEP_TIB.get(model_cache.lustre_sku)
-        if step is None:
-            problems.append(Problem("storage.lustre_sku", f"unknown Azure Managed Lustre SKU {model_cache.lustre_sku!r}",
-                                    f"use one of {sorted(AMLFS_STEP_TIB)}"))
-        elif model_cache.lustre_size_tib % step:
-            problems.append(Problem("storage.lustre_size_tib", f"{model_cache.lustre_size_tib} TiB is not a multiple "
-                                    f"of {step} TiB, the size step of {model_cache.lustre_sku}",
-                                    f"use {max(step, model_cache.lustre_size_tib // step * step)} or "
-                                    f"{(model_cache.lustre_size_tib // step + 1) * step} TiB"))
     if problems:
         raise ConfigError(problems)
     return out
@@ -203,7 +185,7 @@ def agent_pool_args(p: GpuPool, inst: InstanceType, *, spot_eviction_policy: str
         "vm_size": inst.name,
         "mode": "User",
         "os_type": "Linux",
-        "os_sku": "Ubuntu",          # IB (DOCA driver), the GPU Operator driver and the Lustre CSI need Ubuntu
+        "os_sku": "Ubuntu",          # IB (DOCA driver) and the GPU Operator driver need Ubuntu
         "count": p.nodes if count is None else count,
         "node_labels": dict(sorted(labels.items())),
     }
@@ -296,12 +278,6 @@ def storage_account_name(name: str, project: str, stack: str) -> str:
 
 def _join(sep: str, *parts: Any) -> pulumi.Output[str]:
     return pulumi.Output.all(*parts).apply(lambda xs: sep.join(str(x or "") for x in xs))
-
-
-def _mgs_address(info: Any) -> str:
-    if isinstance(info, dict):
-        return info.get("mgsAddress") or info.get("mgs_address") or ""
-    return getattr(info, "mgs_address", None) or ""
 
 
 def _decode_kubeconfig(result: Any) -> str:
@@ -433,7 +409,7 @@ class AzureGpuCluster(pulumi.ComponentResource):
 
         self.storage: dict[str, Any] | None = None
         if model_cache is not None:
-            self.storage = self._model_cache(name, model_cache, rg_name, location, vnet, tags, k8s_opts)
+            self.storage = self._model_cache(name, model_cache, rg_name, location, tags, k8s_opts)
 
         self.register_outputs({"cluster_name": self.cluster_name, "kubeconfig": self.kubeconfig,
                                "resource_group_name": self.resource_group_name,
@@ -469,32 +445,12 @@ class AzureGpuCluster(pulumi.ComponentResource):
         return [release, policy]
 
     # ------------------------------------------------------------------------------ model cache
-    def _model_cache(self, name: str, mc: AzureModelCache, rg_name: Any, location: str, vnet: Any,
+    def _model_cache(self, name: str, mc: AzureModelCache, rg_name: Any, location: str,
                      tags: dict[str, str], k8s_opts: pulumi.ResourceOptions) -> dict[str, Any]:
         import pulumi_kubernetes as k8s
 
         keep = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
         storage_class_opts = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(retain_on_delete=True))
-        if mc.kind == "lustre":
-            from pulumi_azure_native import network, storagecache
-
-            subnet = network.Subnet(f"{name}-amlfs", resource_group_name=rg_name, virtual_network_name=vnet.name,
-                                    address_prefix=mc.lustre_subnet_cidr, opts=pulumi.ResourceOptions(parent=self))
-            fs = storagecache.AmlFilesystem(
-                f"{name}-model-cache", resource_group_name=rg_name, location=location,
-                sku={"name": mc.lustre_sku}, storage_capacity_ti_b=mc.lustre_size_tib, zones=[mc.lustre_zone],
-                filesystem_subnet=subnet.id,
-                maintenance_window={"day_of_week": "Sunday", "time_of_day_utc": "02:00"}, tags=tags, opts=keep)
-            k8s.storage.v1.StorageClass(
-                f"{name}-model-cache-sc", metadata={"name": mc.storage_class},
-                provisioner="azurelustre.csi.azure.com", reclaim_policy="Retain", volume_binding_mode="Immediate",
-                mount_options=["noatime", "flock"],
-                parameters={"mgs-ip-address": fs.client_info.apply(_mgs_address)},
-                opts=storage_class_opts)
-            pulumi.log.info("the Azure Managed Lustre model cache needs the azurelustre CSI driver "
-                            "(kubernetes-sigs/azurelustre-csi-driver install-driver.sh) on the cluster", resource=self)
-            return {"kind": "lustre", "storage_class": mc.storage_class, "access_mode": "ReadWriteMany",
-                    "size": f"{mc.lustre_size_tib}Ti", "filesystem": fs}
 
         from pulumi_azure_native import storage
 

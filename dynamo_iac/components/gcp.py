@@ -1,6 +1,6 @@
 """GcpGpuCluster: a GKE cluster with A2/A3/A4 GPU node pools, GPUDirect networks and a model cache.
 
-Built from plain pulumi_gcp resources (compute, container, filestore, lustre) and Kubernetes
+Built from plain pulumi_gcp resources (compute, container, filestore) and Kubernetes
 resources, so every child is visible under mocks and to CrossGuard. pulumi_gcp is imported
 inside functions only: an AWS or Azure program never loads it.
 
@@ -73,8 +73,6 @@ class GcpModelCache(BaseModel):
     zone: str | None = Field(None, description="default: the zone of the first GPU pool")
     filestore_tier: Literal["BASIC_HDD", "BASIC_SSD", "ZONAL", "REGIONAL", "ENTERPRISE"] = "ZONAL"
     capacity_gb: int = Field(1024, ge=1024, description="Filestore share size (GB)")
-    lustre_capacity_gib: int = Field(18_000, ge=9_000, description="Managed Lustre size (GiB)")
-    lustre_throughput: Literal[125, 250, 500, 1000] = Field(1000, description="MB/s per TiB")
     storage_class: str = Field("dynamo-model-cache", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -373,10 +371,8 @@ class GcpGpuCluster(pulumi.ComponentResource):
                                  region=region, placement=placement)
         desired = {p.pool.name: desired_nodes(p.pool, self.plans) for p in planned}
         project = project or pulumi.Config("gcp").get("project")
-        if project is None and (any(p.kind == "roce" and p.pool.name not in nets_in for p in planned)
-                                or (model_cache is not None and model_cache.kind == "lustre")):
-            raise ConfigError("the project is unknown, and the RoCE VPC's network profile and the Managed Lustre "
-                              "volume handle are named after it", "project",
+        if project is None and any(p.kind == "roce" and p.pool.name not in nets_in for p in planned):
+            raise ConfigError("the project is unknown, and the RoCE VPC's network profile is named after it", "project",
                               "pass project= or set gcp:project in the stack config")
         super().__init__("dynamo:gcp:GpuCluster", name, None, opts)
 
@@ -427,8 +423,7 @@ class GcpGpuCluster(pulumi.ComponentResource):
 
         addons: dict[str, Any] = {}
         if model_cache is not None:
-            addons = ({"gcp_filestore_csi_driver_config": {"enabled": True}} if model_cache.kind == "filestore"
-                      else {"lustre_csi_driver_config": {"enabled": True}})
+            addons = {"gcp_filestore_csi_driver_config": {"enabled": True}}
         cluster = container.Cluster(
             f"{name}-gke", name=name, location=region, network=vpc.id, subnetwork=subnet.id,
             remove_default_node_pool=True, initial_node_count=1,
@@ -547,30 +542,17 @@ class GcpGpuCluster(pulumi.ComponentResource):
             f"{name}-model-cache-sc", metadata={"name": mc.storage_class},
             provisioner="kubernetes.io/no-provisioner", reclaim_policy="Retain", volume_binding_mode="Immediate",
             opts=kept_k8s)
-        if mc.kind == "filestore":
-            from pulumi_gcp import filestore
+        from pulumi_gcp import filestore
 
-            fs = filestore.Instance(
-                f"{name}-model-cache", name=f"{name}-models", location=zone, tier=mc.filestore_tier,
-                file_shares={"name": "models", "capacity_gb": mc.capacity_gb},
-                networks=[{"network": vpc.name, "modes": ["MODE_IPV4"], "connect_mode": "DIRECT_PEERING"}],
-                **common, opts=keep)
-            ip = fs.networks.apply(lambda n: (n[0].ip_addresses or [""])[0] if n else "")
-            handle = pulumi.Output.all(fs.name).apply(lambda n: f"modeInstance/{zone}/{n[0] or ''}/models")
-            attrs: dict[str, Any] = {"ip": ip, "volume": "models"}
-            driver, size = "filestore.csi.storage.gke.io", f"{mc.capacity_gb}G"
-            resource = fs
-        else:
-            from pulumi_gcp import lustre
-
-            fs = lustre.Instance(
-                f"{name}-model-cache", instance_id=f"{name}-models", location=zone, filesystem="models",
-                capacity_gib=mc.lustre_capacity_gib, per_unit_storage_throughput=mc.lustre_throughput,
-                network=vpc.id, gke_support_enabled=True, **common, opts=keep)
-            handle = pulumi.Output.all(fs.instance_id).apply(lambda n: f"{common['project']}/{zone}/{n[0] or ''}")
-            attrs = {"ip": fs.mount_point.apply(lambda m: (m or "").split("@")[0]), "filesystem": "models"}
-            driver, size = "lustre.csi.storage.gke.io", f"{mc.lustre_capacity_gib}Gi"
-            resource = fs
+        fs = filestore.Instance(
+            f"{name}-model-cache", name=f"{name}-models", location=zone, tier=mc.filestore_tier,
+            file_shares={"name": "models", "capacity_gb": mc.capacity_gb},
+            networks=[{"network": vpc.name, "modes": ["MODE_IPV4"], "connect_mode": "DIRECT_PEERING"}],
+            **common, opts=keep)
+        ip = fs.networks.apply(lambda n: (n[0].ip_addresses or [""])[0] if n else "")
+        handle = pulumi.Output.all(fs.name).apply(lambda n: f"modeInstance/{zone}/{n[0] or ''}/models")
+        attrs: dict[str, Any] = {"ip": ip, "volume": "models"}
+        driver, size = "filestore.csi.storage.gke.io", f"{mc.capacity_gb}G"
         # a static PV on the retained file system; the model-cache PVC binds to it by class
         k8s.core.v1.PersistentVolume(
             f"{name}-model-cache-pv", metadata={"name": f"{mc.storage_class}-{name}"},
@@ -579,4 +561,4 @@ class GcpGpuCluster(pulumi.ComponentResource):
                   "csi": {"driver": driver, "volume_handle": handle, "volume_attributes": attrs}},
             opts=kept_k8s)
         return {"kind": mc.kind, "storage_class": mc.storage_class, "access_mode": "ReadWriteMany",
-                "size": size, "filesystem": resource}
+                "size": size, "filesystem": fs}

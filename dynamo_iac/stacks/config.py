@@ -77,7 +77,9 @@ class StorageConfig(_Strict):
 
 class DeploymentConfig(_Strict):
     namespace: str = "dynamo"
-    pool: str | None = Field(None, description="GPU pool the workers run on (default: the first)")
+    pool: str | None = Field(None, description="GPU pool every GPU worker is pinned to (default: none; the "
+                             "capacity plan places each worker, the cluster sizes its node groups from that plan "
+                             "and the deployment follows it)")
     api: Literal["v1beta1", "v1alpha1"] = "v1beta1"
     model_download: bool = False
 
@@ -111,7 +113,8 @@ class StackConfig(_Strict):
                                         "give each pool a unique name"))
         if self.deployment.pool and self.pools and self.deployment.pool not in names:
             problems.append(Problem("deployment.pool", f"{self.deployment.pool!r} is not one of the pools {names}",
-                                    f"use one of {', '.join(names)}, or remove it (default: the first pool)"))
+                                    f"use one of {', '.join(names)}, or remove it (the capacity plan then places "
+                                    "each worker)"))
         problems += self._kubernetes_version_problems()
         if self.platform.kai and self.platform.volcano:
             problems.append(Problem("platform.volcano", "platform.kai and platform.volcano are mutually exclusive "
