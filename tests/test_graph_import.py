@@ -43,3 +43,15 @@ def test_second_main_container_is_an_error_not_dropped():
     with pytest.raises(GraphError) as e:
         DynamoGraph.from_dgd(_dgd([{"name": "main", "image": "a:1.0.0"}, {"name": "main", "image": "b:1.0.0"}]))
     assert [p.path for p in e.value.problems] == ["spec.components[0].podTemplate.spec.containers[1].name"]
+
+
+def test_a_flag_given_twice_reads_as_the_engine_does_last_one_wins():
+    """argparse keeps the last value: the importer and the policies read a command the same way."""
+    from dynamo_iac.graph.cmdline import flag, flag_value
+    from dynamo_iac.policies.values import flag_value as policy_flag_value
+
+    toks = ["python3", "-m", "dynamo.vllm", "--tensor-parallel-size", "2", "--tensor-parallel-size=4",
+            "--model", "$MODEL"]
+    assert flag_value(toks, "--tensor-parallel-size") == "4" == policy_flag_value(toks, "--tensor-parallel-size")
+    assert flag(toks, ("--model",), {"MODEL": "Qwen/Qwen3-0.6B"}) == "Qwen/Qwen3-0.6B"
+    assert flag(toks, ("--absent",), {}) is None

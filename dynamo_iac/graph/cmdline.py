@@ -40,18 +40,23 @@ def tokens(command: list[str] | None, args: list[str] | None, path: str = "") ->
     return out
 
 
-def flag(tokens: list[str], names: tuple[str, ...], env: dict[str, str]) -> str | None:
+def flag_value(tokens: list[str] | tuple[str, ...], *names: str) -> str | None:
+    """The value of --flag VALUE / --flag=VALUE among names; the last one wins, as with argparse."""
+    found = None
     for i, tok in enumerate(tokens):
         for n in names:
             if tok == n and i + 1 < len(tokens):
-                val = tokens[i + 1]
+                found = tokens[i + 1]
             elif tok.startswith(n + "="):
-                val = tok[len(n) + 1:]
-            else:
-                continue
-            m = _VAR.match(val)
-            return env.get(m.group(1)) if m else val
-    return None
+                found = tok[len(n) + 1:]
+    return found
+
+
+def flag(tokens: list[str], names: tuple[str, ...], env: dict[str, str]) -> str | None:
+    """flag_value, with a bare $VAR / ${VAR} value read from the container's env."""
+    val = flag_value(tokens, *names)
+    m = _VAR.match(val) if val is not None else None
+    return env.get(m.group(1)) if m else val
 
 
 def as_int(v: str | None) -> int | None:

@@ -12,6 +12,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any, Iterator
 
+from ..graph.cmdline import flag_value  # noqa: F401  (re-exported: the rules read flags through values)
 from ..graph.quantity import parse_quantity
 
 
@@ -252,18 +253,6 @@ def command_tokens(parts: Sequence[Any], env: Mapping[str, str] | None = None) -
         if p.startswith("-") and not p.startswith("--") and p.endswith("c"):
             script_next = True           # -c, -lc, -ec: the next argument is the script
     return out
-
-
-def flag_value(tokens: Sequence[str], *names: str) -> str | None:
-    """The value of the last --flag VALUE / --flag=VALUE among names (None if absent)."""
-    found = None
-    for i, t in enumerate(tokens):
-        for n in names:
-            if t == n and i + 1 < len(tokens):
-                found = tokens[i + 1]
-            elif t.startswith(n + "="):
-                found = t[len(n) + 1:]
-    return found
 
 
 def has_flag(tokens: Sequence[str], *names: str) -> bool:
