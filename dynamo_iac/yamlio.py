@@ -39,3 +39,19 @@ def load(text: str) -> Any:
 
 def load_all(text: str) -> Iterator[Any]:
     return yaml.load_all(text, Loader=Loader)
+
+
+def load_file(path: Any, field: str, what: str = "file") -> Any:
+    """A user's YAML (or JSON) file, or a ConfigError naming the option it came from."""
+    from pathlib import Path
+
+    from .errors import ConfigError
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{what} {str(p)!r} does not exist" if not p.exists() else f"{what} {str(p)!r} is not a file",
+                          field, "check the path")
+    try:
+        return load(p.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML ({e})", field, "fix the YAML syntax") from None

@@ -125,13 +125,5 @@ def parse_probes(data: Any, source: str = "probes") -> ProbeFile:
 def load_probes(path: str | Path | None) -> ProbeFile:
     if path is None:
         return DEFAULT
-    import yaml      # here, not at the top: the local supervisor imports this module on every run
-
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"probe file {str(p)!r} does not exist", "--probes", "check the path")
-    try:
-        data = yamlio.load(p.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: not valid YAML ({e})", "--probes", "fix the YAML syntax") from None
-    return parse_probes(data, str(p))
+    data = yamlio.load_file(path, "--probes", "probe file")
+    return parse_probes(data, str(path))

@@ -145,16 +145,9 @@ ALLOCATION = typer.Option(None, "--allocation", help="allocation map YAML/JSON {
 def _allocation(path: Optional[Path]):
     if path is None:
         return None
-    import yaml
-
     from .placement import load_allocation
 
-    if not path.is_file():
-        raise ConfigError(f"{path} does not exist", "--allocation", "check the path")
-    try:
-        data = yamlio.load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML/JSON ({e})", "--allocation", "fix the syntax") from None
+    data = yamlio.load_file(path, "--allocation", "allocation file")
     return load_allocation(data.get("allocation", data) if isinstance(data, dict) else data, str(path))
 
 

@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ... import yamlio
@@ -293,11 +292,5 @@ def _fields_at(loc: tuple) -> list[str]:
 
 
 def load_cluster(path: str | Path) -> SlurmCluster:
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"cluster file {str(p)!r} does not exist", "cluster", "check the --cluster path")
-    try:
-        data = yamlio.load(p.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: not valid YAML ({e})", "cluster", "fix the YAML syntax") from None
-    return SlurmCluster.from_dict(data, source=str(p))
+    data = yamlio.load_file(path, "cluster", "cluster file")
+    return SlurmCluster.from_dict(data, source=str(path))
