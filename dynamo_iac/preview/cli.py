@@ -37,7 +37,6 @@ def plan_stack(stack: str, out: Path | None, *, status: Any = None, root: Path |
                crd_dir: Path | None = None) -> dict[str, Any]:
     """Run everything; returns the parts the printer needs (also used by tests)."""
     from ..policies.runner import evaluate_record
-    from ..stacks.config import read_stack_file
     from .checks import check_manifests, resolve_crd
     from .report import manifests, write_outputs
     from .stack import run_stack
@@ -52,8 +51,7 @@ def plan_stack(stack: str, out: Path | None, *, status: Any = None, root: Path |
     step(f"running stack {stack} offline …")
     run = run_stack(stack, root)
     step("checking policies …")
-    _, raw, path = read_stack_file(stack, root)
-    policy = evaluate_record(run.record, raw_config=raw, config_file=path.name)
+    policy = evaluate_record(run.record, raw_config=run.raw_config, config_file=run.path.name)
     step("validating manifests …")
     objs = manifests(run.record)
     checks = check_manifests(objs, crd)

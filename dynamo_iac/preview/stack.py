@@ -29,6 +29,8 @@ class StackRun:
     stack: str
     config: StackConfig
     record: StackRecord
+    raw_config: dict[str, Any]                             # the stack file's `config:` (read_stack_file)
+    path: Path                                             # the stack file
     built: dict[str, Any] = field(default_factory=dict)    # graph, capacity, cluster, platform, deployment
 
     @property
@@ -92,4 +94,4 @@ def run_stack(stack: str, root: Path | None = None) -> StackRun:
 
     record = run_program(program, project=PROJECT, stack=name, config=engine_cfg, secret_keys=secret_keys)
     record.config = masked_config(raw)
-    return StackRun(stack=name, config=cfg, record=record, built=built)
+    return StackRun(stack=name, config=cfg, record=record, raw_config=raw, path=path, built=built)
