@@ -68,19 +68,22 @@ def platform_chart() -> dict:
     return dict(_table()["chart"])
 
 
-def chart(name: str) -> ChartPin:
+def _chart_entry(name: str) -> dict:
     c = _table()["charts"].get(name)
     if c is None:
         raise ConfigError(f"no pinned chart {name!r}", "charts", "add it to dynamo_iac/data/versions.yaml")
+    return c
+
+
+def chart(name: str) -> ChartPin:
+    c = _chart_entry(name)
     return ChartPin(name, c["repo"], c["chart"], str(c["version"]), c["namespace"])
 
 
 def chart_images(name: str) -> dict[str, dict[str, str]]:
     """Component images pinned beside a chart (a chart release ships with them), key → fields,
     e.g. the NicClusterPolicy's ofedDriver of the network-operator chart; {} when none."""
-    c = _table()["charts"].get(name)
-    if c is None:
-        raise ConfigError(f"no pinned chart {name!r}", "charts", "add it to dynamo_iac/data/versions.yaml")
+    c = _chart_entry(name)
     return {k: {f: str(v) for f, v in img.items()} for k, img in (c.get("images") or {}).items()}
 
 
