@@ -67,7 +67,7 @@ def _annotations(path: str, ann: Any, skip: set[str] = frozenset()) -> list[Prob
     return out
 
 
-def _component_rules(p: str, view: dict) -> list[Problem]:
+def _component_rules(view: dict) -> list[Problem]:
     """The webhook's per-component rules on an API-neutral view of one component (paths are the
     manifest's own): GPU memory service, failover, elastic EP, the GPU power-limit annotation."""
     out: list[Problem] = []
@@ -137,13 +137,15 @@ def _v1beta1(spec: dict) -> list[Problem]:
         p = f"spec.components[{i}]"
         c = _obj(c)
         template = _obj(c.get("podTemplate"))
+        pod_spec = _obj(template.get("spec"))
+        pod_annotations = _obj(template.get("metadata")).get("annotations")
         if c.get("type") == "epp":
             if not c.get("eppConfig"):
                 out.append(Problem(f"{p}.eppConfig", "an epp component needs eppConfig", "set configMapRef or config"))
             if c.get("replicas", 1) != 1 or c.get("multinode"):
                 out.append(Problem(p, "an epp component must have exactly 1 replica and not be multinode",
                                    "set replicas: 1 and remove multinode"))
-        containers = [_obj(x) for x in _arr(_obj(template.get("spec")).get("containers"))]
+        containers = [_obj(x) for x in _arr(pod_spec.get("containers"))]
         main = [k for k, ct in enumerate(containers) if ct.get("name") == "main"]
         if not main:
             out.append(Problem(f"{p}.podTemplate.spec.containers", "no container named `main`",
@@ -157,19 +159,17 @@ def _v1beta1(spec: dict) -> list[Problem]:
         if sidecar is not None and sidecar not in names:
             out.append(Problem(f"{p}.frontendSidecar", f"{sidecar!r} names no container in podTemplate",
                                f"use one of {', '.join(sorted(names)) or '(none)'}"))
-        out += _annotations(f"{p}.podTemplate.metadata.annotations", _obj(template.get("metadata")).get("annotations"),
-                            skip=_CEL_ANNOTATIONS)
+        out += _annotations(f"{p}.podTemplate.metadata.annotations", pod_annotations, skip=_CEL_ANNOTATIONS)
         any_topology = any_topology or bool(c.get("topologyConstraint"))
-        pod_spec = _obj(template.get("spec"))
         k = main[0] if main else 0
         main_c = containers[k] if main else {}
         exp = _obj(c.get("experimental"))
         paths = [(f"{p}.podTemplate.spec.containers[{j}]", ct) for j, ct in enumerate(containers)]
-        out += _component_rules(p, _view(
+        out += _component_rules(_view(
             p, c.get("type"), f"{p}.podTemplate.spec.containers[{k}]", main_c,
             _obj(_obj(main_c.get("resources")).get("limits")).get("nvidia.com/gpu"),
             exp.get("gpuMemoryService"), exp.get("failover"), False,
-            [(f"{p}.podTemplate.metadata.annotations", _obj(template.get("metadata")).get("annotations"))],
+            [(f"{p}.podTemplate.metadata.annotations", pod_annotations)],
             _claims(f"{p}.podTemplate.spec", pod_spec, paths), spec.get("backendFramework")))
     if any_topology and not spec.get("topologyConstraint"):
         out.append(Problem("spec.topologyConstraint", "required when a component sets topologyConstraint",
@@ -200,7 +200,8 @@ def _v1alpha1(spec: dict) -> list[Problem]:
     for name, s in services.items():
         p = f"spec.services.{name}"
         s = _obj(s)
-        main = _obj(_obj(s.get("extraPodSpec")).get("mainContainer"))
+        eps, res = _obj(s.get("extraPodSpec")), _obj(s.get("resources"))
+        main = _obj(eps.get("mainContainer"))
         out += _image_rule(f"{p}.extraPodSpec.mainContainer.image", main.get("image"), s.get("runtimeVersionOverride"))
         for j, vm in enumerate(_arr(s.get("volumeMounts"))):
             vm = _obj(vm)
@@ -213,15 +214,13 @@ def _v1alpha1(spec: dict) -> list[Problem]:
         if s.get("componentType") != "epp" and s.get("eppConfig") is not None:
             out.append(Problem(f"{p}.eppConfig", "eppConfig is only allowed on an epp component", "remove it"))
         out += _annotations(f"{p}.annotations", s.get("annotations"))
-        out += _quantities(f"{p}.resources", _obj(s.get("resources")))
+        out += _quantities(f"{p}.resources", res)
         any_topology = any_topology or bool(s.get("topologyConstraint"))
-        eps = _obj(s.get("extraPodSpec"))
-        res = _obj(s.get("resources"))
         gpus = _obj(res.get("limits")).get("gpu") or _obj(_obj(main.get("resources")).get("limits")).get("nvidia.com/gpu")
         claims = ([f"{p}.resources.claims"] if _arr(res.get("claims")) else []) + _claims(
             f"{p}.extraPodSpec", eps, [(f"{p}.extraPodSpec.mainContainer", main)] +
             [(f"{p}.extraPodSpec.containers[{j}]", _obj(ct)) for j, ct in enumerate(_arr(eps.get("containers")))])
-        out += _component_rules(p, _view(
+        out += _component_rules(_view(
             p, s.get("subComponentType") or s.get("componentType"), f"{p}.extraPodSpec.mainContainer", main, gpus,
             s.get("gpuMemoryService"), s.get("failover"), True,
             [(f"{p}.extraPodMetadata.annotations", _obj(s.get("extraPodMetadata")).get("annotations")),
