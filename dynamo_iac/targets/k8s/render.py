@@ -16,7 +16,7 @@ import yaml
 from ... import versions
 from ...errors import GraphError
 from ...graph.commands import frontend_command, planner_command, worker_command
-from ...graph.model import DEFAULT_NAMES, DynamoGraph, Frontend, Planner, Worker, _Component, grove_name_problems
+from ...graph.model import DynamoGraph, Frontend, Planner, Worker, _Component, _name, grove_name_problems
 from .convert import convert_component, convert_spec
 from .merge import merge, prune_nulls
 from .overlay import FabricOverlay, RenderTarget
@@ -76,7 +76,7 @@ def _image(graph: DynamoGraph, comp: _Component, overlay: FabricOverlay) -> str 
 
 def _parts(graph: DynamoGraph, comp: _Component, target: RenderTarget) -> _Parts:
     kind = _component_type(comp)
-    name = comp.name or DEFAULT_NAMES[comp.role if isinstance(comp, Worker) else kind]
+    name = _name(comp)
     target = target.for_component(name)        # the worker's own pool when the plan spread them
     is_worker = isinstance(comp, Worker)
     p = _Parts(name=name, type=kind, comp=comp)
@@ -256,7 +256,7 @@ def _v1alpha1(graph: DynamoGraph, p: _Parts) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------ raw layers
-def _with_extra(out: dict[str, Any], comp: _Component, api: str, name: str, spec_adds: list[dict]) -> dict[str, Any]:
+def _with_extra(out: dict[str, Any], comp: _Component, api: str, spec_adds: list[dict]) -> dict[str, Any]:
     """The rendered component with its raw layer, converted when it was kept in the other API."""
     frag = convert_component(comp.extra, comp.extra_api, api, f"{_path_of(comp)}.extra")
     if frag.spec:
@@ -327,14 +327,14 @@ def render_dgd(graph: DynamoGraph, api: str = "v1beta1", target: RenderTarget | 
     spec: dict[str, Any] = {}
     spec_adds: list[dict] = []
     if api == "v1beta1":
-        spec["components"] = [_typed_gpus(_with_extra(_v1beta1(graph, p), p.comp, api, p.name, spec_adds), api, p)
+        spec["components"] = [_typed_gpus(_with_extra(_v1beta1(graph, p), p.comp, api, spec_adds), api, p)
                               for p in parts]
         for rc in graph.extra_components:
             spec["components"].append(_raw_component(rc, "v1beta1"))
         if graph.env:
             spec["env"] = _env_list(graph.env)
     else:
-        services = {p.name: _typed_gpus(_with_extra(_v1alpha1(graph, p), p.comp, api, p.name, spec_adds), api, p)
+        services = {p.name: _typed_gpus(_with_extra(_v1alpha1(graph, p), p.comp, api, spec_adds), api, p)
                     for p in parts}
         for rc in graph.extra_components:
             services[rc.name] = _raw_component(rc, "v1alpha1")
