@@ -219,11 +219,9 @@ def from_dgd(obj: Any) -> DynamoGraph:
     else:
         items = list((spec.pop("services", {}) or {}).items())
     for i, (cname, body) in enumerate(items):
-        if not isinstance(body, dict) or not cname:
-            raise GraphError("component without a name or body",
-                             f"spec.components[{i}]" if imp.api == "v1beta1" else f"spec.services.{cname}",
-                             "every component needs a name and a spec")
         where = f"spec.components[{i}]" if imp.api == "v1beta1" else f"spec.services.{cname}"
+        if not isinstance(body, dict) or not cname:
+            raise GraphError("component without a name or body", where, "every component needs a name and a spec")
         try:
             comp = imp.v1beta1(body) if imp.api == "v1beta1" else imp.v1alpha1(cname, body)
         except GraphError as e:

@@ -565,12 +565,13 @@ class DynamoGraph(_Model):
             if w.command is None and w.args is None:
                 continue   # generated from the typed fields
             env = {**cmdline.env_values(w.container), **w.env}
-            flags = cmdline.parallel_flags(cmdline.tokens(w.command, w.args), env)
+            toks = cmdline.tokens(w.command, w.args)
+            flags = cmdline.parallel_flags(toks, env)
             typed = w.parallelism.model_dump() if w.parallelism else {}
             said = {k: v for k, v in flags.items() if k in typed and typed[k] != v}
             if not typed and "tp" in flags:
                 gpus = flags["tp"] * flags.get("pp", 1) * flags.get("dp", 1)
-                if gpus != w.gpu_count and "--enable-dp-attention" not in cmdline.tokens(w.command, w.args):
+                if gpus != w.gpu_count and "--enable-dp-attention" not in toks:
                     said = {"gpus": gpus}
             if said:
                 shown = ", ".join(f"{k}={v}" for k, v in said.items())

@@ -314,10 +314,11 @@ def check_manifest(obj: Any, crd_dir: Path | str | None = None,
             "with kubectl get crd dynamographdeployments.nvidia.com -o yaml"
         return [Problem("apiVersion", f"no CRD for {api} {kind} in {crd_path}", fix)], []
     problems, sound = _schema_problems(obj, validator)
+    raw = _raw_schema(key, api, kind)
     if sound:   # list-map keys, set items, label syntax: what the API server checks beside the schema
         from .listtypes import list_type_problems
 
-        problems += list_type_problems(obj, _raw_schema(key, api, kind))
+        problems += list_type_problems(obj, raw)
         problems += label_problems(obj)
     meta = obj.get("metadata")
     if not isinstance(meta, dict) or not (meta.get("name") or meta.get("generateName")):
@@ -326,7 +327,7 @@ def check_manifest(obj: Any, crd_dir: Path | str | None = None,
     if not schema_only and sound:
         from .admission import admission_problems
 
-        problems += admission_problems(obj, _raw_schema(key, api, kind), notes)
+        problems += admission_problems(obj, raw, notes)
     elif not schema_only:
         notes.append("admission rules not checked: fix the schema errors first")
     return problems, notes
