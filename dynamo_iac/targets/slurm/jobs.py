@@ -164,16 +164,21 @@ def launch_failure(st: "JobStatus") -> str | None:
     return LAUNCH_FAILURE_HINT.format(d=d, node=st.batch_host or "the batch node")
 
 
-def _job_fields(job_id: int) -> dict[str, str]:
-    cp = _run([_tool("scontrol"), "show", "job", "-o", str(job_id)], check=False)
-    if cp.returncode != 0:
-        return {}
+def _fields(line: str) -> dict[str, str]:
+    """The KEY=VALUE tokens of one `scontrol show … -o` line."""
     out = {}
-    for tok in cp.stdout.split():
+    for tok in line.split():
         k, sep, v = tok.partition("=")
         if sep:
             out[k] = v
     return out
+
+
+def _job_fields(job_id: int) -> dict[str, str]:
+    cp = _run([_tool("scontrol"), "show", "job", "-o", str(job_id)], check=False)
+    if cp.returncode != 0:
+        return {}
+    return _fields(cp.stdout)
 
 
 def status(job_id: int, run_dir: Path | None = None) -> JobStatus:
@@ -251,7 +256,7 @@ def nodes_are_this_machine(names: list[str] | None, partition: str | None) -> bo
     cp = _run(["scontrol", "show", "node", "-o"], check=False)
     nodes = {}
     for line in cp.stdout.splitlines():
-        f = dict(tok.partition("=")[::2] for tok in line.split() if "=" in tok)
+        f = _fields(line)
         if f.get("NodeName"):
             nodes[f["NodeName"]] = f
     if names is None:
