@@ -114,6 +114,23 @@ def wait_gone(run_dir: Path, job_id: int, timeout: float = 15) -> list[str]:
         time.sleep(0.2)
 
 
+def run_to_end(run_env, gfile: Path, *flags: str) -> tuple[int, jobs.JobStatus, float]:
+    """Render GRAPH with the mocker (and FLAGS), sbatch it and follow the job to its end (at most
+    60 s, then it is cancelled): the job id, its status and the seconds from sbatch to the end."""
+    tmp_path, cfile, model = run_env
+    res = CliRunner().invoke(app, ["render", str(gfile), "-c", str(cfile), "--engine", "mocker", "--model-path",
+                                   str(model), *flags, "-o", str(tmp_path / "fail.sbatch")])
+    assert res.exit_code == 0, res.output
+    t0 = time.monotonic()
+    job_id = jobs.submit(tmp_path / "fail.sbatch")
+    try:
+        st = jobs.follow(job_id, until="end", timeout=60)
+    finally:
+        if jobs.in_queue(job_id):
+            jobs.cancel(job_id)
+    return job_id, st, time.monotonic() - t0
+
+
 def test_disagg_graph_serves_on_planned_gpus_and_cancels_clean(run_env):
     tmp_path, cfile, model = run_env
     gfile, port = write_graph(tmp_path)
@@ -167,19 +184,8 @@ def test_disagg_graph_serves_on_planned_gpus_and_cancels_clean(run_env):
 
 
 def test_failing_worker_fails_the_job_with_a_report(run_env):
-    tmp_path, cfile, model = run_env
-    gfile, _ = write_graph(tmp_path, {"command": ["bash", "-c", "echo decode starting; exit 3"]})
-    res = CliRunner().invoke(app, ["render", str(gfile), "-c", str(cfile), "--engine", "mocker", "--model-path",
-                                   str(model), "-o", str(tmp_path / "fail.sbatch")])
-    assert res.exit_code == 0, res.output
-    t0 = time.monotonic()
-    job_id = jobs.submit(tmp_path / "fail.sbatch")
-    try:
-        st = jobs.follow(job_id, until="end", timeout=60)
-    finally:
-        if jobs.in_queue(job_id):
-            jobs.cancel(job_id)
-    elapsed = time.monotonic() - t0
+    gfile, _ = write_graph(run_env[0], {"command": ["bash", "-c", "echo decode starting; exit 3"]})
+    job_id, st, elapsed = run_to_end(run_env, gfile)
     deadline = load_fixture_cluster()["deadlines"]["ready"]
     assert st.state == "FAILED", st
     assert elapsed < deadline, f"failed after {elapsed:.1f} s, deadline {deadline} s"
@@ -305,21 +311,11 @@ probes:
 def test_worker_that_logs_a_declared_fatal_line_fails_the_job_while_starting(run_env):
     """A worker that hangs after logging its failure (it never exits) fails the job at once by a
     declared log-line failure probe, long before the readiness deadline."""
-    tmp_path, cfile, model = run_env
+    tmp_path = run_env[0]
     gfile, _ = write_graph(tmp_path, {"command": ["bash", "-c", "echo 'NCCL error: unhandled system error'; sleep 300"]})
     probes = tmp_path / "probes.yaml"
     probes.write_text("probes:\n  DecodeWorker:\n    fail:\n      - {type: log, pattern: 'NCCL error', name: nccl}\n")
-    res = CliRunner().invoke(app, ["render", str(gfile), "-c", str(cfile), "--engine", "mocker", "--model-path",
-                                   str(model), "--probes", str(probes), "-o", str(tmp_path / "fail.sbatch")])
-    assert res.exit_code == 0, res.output
-    t0 = time.monotonic()
-    job_id = jobs.submit(tmp_path / "fail.sbatch")
-    try:
-        st = jobs.follow(job_id, until="end", timeout=60)
-    finally:
-        if jobs.in_queue(job_id):
-            jobs.cancel(job_id)
-    elapsed = time.monotonic() - t0
+    job_id, st, elapsed = run_to_end(run_env, gfile, "--probes", str(probes))
     assert st.state == "FAILED" and elapsed < load_fixture_cluster()["deadlines"]["ready"] / 2, (st, elapsed)
     assert st.failure.splitlines()[0] == ("dynamo-iac: step DecodeWorker-0 failed: tripped its failure probe 'nccl': "
                                           "DecodeWorker-0.log: NCCL error: unhandled system error")
