@@ -334,6 +334,19 @@ workers:
 """
 
 
+def bash_worker_graph(name: str, worker: str, script: str) -> str:
+    """A graph of one worker whose command (run with --engine real) is `bash -c SCRIPT`."""
+    return f"""
+name: {name}
+backend: vllm
+model: {{id: tiny, served_name: tiny}}
+workers:
+  - name: {worker}
+    role: agg
+    command: [bash, -c, {json.dumps(script)}]
+"""
+
+
 def test_declared_readiness_probes_gate_ready_and_failure_probes_stop_the_graph(tmp_path, dynamo_python, graph_file):
     g = graph_file("declared", PROBE_GRAPH.format(name="probes-local"))
     probes = tmp_path / "probes.yaml"
@@ -388,15 +401,8 @@ def test_declared_readiness_probe_that_never_passes_names_the_worker(tmp_path, d
 
 def test_worker_traceback_fails_up_by_the_default_failure_probe(tmp_path, dynamo_python, graph_file):
     """A worker whose engine logged an uncaught exception but hangs instead of exiting."""
-    g = graph_file("tb", """
-name: tb-local
-backend: vllm
-model: {id: tiny, served_name: tiny}
-workers:
-  - name: Wedged
-    role: agg
-    command: [bash, -c, "echo 'Traceback (most recent call last):'; echo 'RuntimeError: engine wedged'; sleep 120"]
-""")
+    g = graph_file("tb", bash_worker_graph("tb-local", "Wedged", "echo 'Traceback (most recent call last):'; "
+                                                                  "echo 'RuntimeError: engine wedged'; sleep 120"))
     t0 = time.monotonic()
     r = cli("up", str(g), "--engine", "real", "--run-dir", str(tmp_path / "run"), "--port", "0", "--timeout", "30")
     took = time.monotonic() - t0
@@ -410,15 +416,7 @@ workers:
 def test_stop_grace_bounds_a_failure_and_a_port_clash_keeps_the_last_run(tmp_path, dynamo_python, graph_file):
     """A worker that ignores SIGTERM: `up --timeout 3 --stop-grace 1` returns within 3 + 1 s (+ start-up),
     not after the 10 s default grace. A second `up` refused for a busy port leaves that run's record."""
-    g = graph_file("stubborn", """
-name: stubborn-local
-backend: vllm
-model: {id: tiny, served_name: tiny}
-workers:
-  - name: Stubborn
-    role: agg
-    command: [bash, -c, "trap '' TERM; echo stubborn up; sleep 120"]
-""")
+    g = graph_file("stubborn", bash_worker_graph("stubborn-local", "Stubborn", "trap '' TERM; echo stubborn up; sleep 120"))
     run_dir = tmp_path / "run"
     t0 = time.monotonic()
     r = cli("up", str(g), "--engine", "real", "--run-dir", str(run_dir), "--port", "0", "--timeout", "3",
