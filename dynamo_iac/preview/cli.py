@@ -38,7 +38,7 @@ def plan_stack(stack: str, out: Path | None, *, status: Any = None, root: Path |
     """Run everything; returns the parts the printer needs (also used by tests)."""
     from ..policies.runner import evaluate_record
     from .checks import check_manifests, resolve_crd
-    from .report import manifests, write_outputs
+    from .report import manifest_unknowns, manifests, write_outputs
     from .stack import run_stack
 
     def step(text: str) -> None:
@@ -54,6 +54,7 @@ def plan_stack(stack: str, out: Path | None, *, status: Any = None, root: Path |
     policy = evaluate_record(run.record, raw_config=run.raw_config, config_file=run.path.name)
     step("validating manifests …")
     objs = manifests(run.record)
+    unknowns = manifest_unknowns(objs)
     checks = check_manifests(objs, crd)
     capacity = run.capacity
     cap = capacity.to_dict() if capacity is not None else None
@@ -61,10 +62,10 @@ def plan_stack(stack: str, out: Path | None, *, status: Any = None, root: Path |
             if capacity is not None else None)
     files: list[str] = []
     if out is not None:
-        files = write_outputs(out, run.record, capacity=cap, cost=cost,
+        files = write_outputs(out, run.record, objs, unknowns, capacity=cap, cost=cost,
                               policy=[v.to_dict() for v in policy.violations], checks=checks.to_dict())
     return {"run": run, "policy": policy, "manifests": objs, "problems": checks.problems, "files": files,
-            "capacity": capacity, "cost": cost, "checks": checks}
+            "capacity": capacity, "cost": cost, "checks": checks, "unknowns": unknowns}
 
 
 def register(app: typer.Typer) -> None:
@@ -87,7 +88,7 @@ def register(app: typer.Typer) -> None:
         allocation map, cost, policy report, and every Kubernetes manifest."""
         from rich.console import Console
 
-        from .report import MANIFEST_UNKNOWN, manifest_unknowns, tree_lines
+        from .report import MANIFEST_UNKNOWN, tree_lines
 
         from ..stacks.config import read_stack_file, stack_name
 
@@ -124,7 +125,7 @@ def register(app: typer.Typer) -> None:
             render_policy(policy, con)
             con.rule("manifests")
             checks = parts["checks"]
-            unknowns = manifest_unknowns(parts["manifests"])
+            unknowns = parts["unknowns"]
             for f in parts["files"]:
                 notes = [n for n in (checks.not_validated.get(f.removeprefix("manifests/")),) if n]
                 if f in unknowns:

@@ -133,18 +133,15 @@ def _write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def write_outputs(out_dir: Path, record: StackRecord, **plan_parts: Any) -> list[str]:
+def write_outputs(out_dir: Path, record: StackRecord, objs: list[tuple[str, dict[str, Any]]],
+                  unknowns: dict[str, list[str]], **plan_parts: Any) -> list[str]:
+    """DIR/manifests/*.yaml (objs: manifests(record)) and DIR/plan.json, into a DIR plan has
+    already made ready (manifests/ created, an earlier run's files removed)."""
     from ..targets.k8s.render import dump_yaml
 
-    mdir = out_dir / "manifests"
-    mdir.mkdir(parents=True, exist_ok=True)
-    for old in mdir.glob("*.yaml"):
-        old.unlink()
     files = []
-    objs = manifests(record)
     for fname, obj in objs:
-        _write(mdir / fname, dump_yaml(obj))
+        _write(out_dir / "manifests" / fname, dump_yaml(obj))
         files.append(f"manifests/{fname}")
-    _write(out_dir / "plan.json", plan_json(record, manifest_files=files, unknowns=manifest_unknowns(objs),
-                                            **plan_parts))
+    _write(out_dir / "plan.json", plan_json(record, manifest_files=files, unknowns=unknowns, **plan_parts))
     return files
