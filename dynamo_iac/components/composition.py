@@ -53,28 +53,6 @@ def normalise_pin(pin: Any, pools: Sequence[GpuPool], path: str) -> str | dict[s
     return dict(sorted(pin.items()))
 
 
-def worker_pools(graph: Any, capacity: Any) -> dict[str, str]:
-    """GPU worker → the one pool the plan put all its replicas on (the plan's own `worker_pools()`
-    when it reports one). A DGD component has one nodeSelector, so a worker spread over two pools
-    cannot be rendered: refused with the fix."""
-    reported = capacity.worker_pools() if hasattr(capacity, "worker_pools") else {}
-    if reported:
-        return dict(sorted(reported.items()))
-    seen: dict[str, set[str]] = {}
-    for pp in capacity.pools:
-        for node in pp.nodes:
-            for label in node.slots.values():
-                seen.setdefault(label.split("[", 1)[0], set()).add(pp.pool.name)
-    spread = {w: sorted(p) for w, p in seen.items() if len(p) > 1}
-    if spread:
-        raise PlanError([Problem(f"placement[{w}]", f"the plan puts the replicas of {w} on pools {ps}; a DGD "
-                                 "component runs on one pool (one nodeSelector)",
-                                 f"pin it: placement={{'{w}': '{ps[0]}'}}, or raise that pool's max_nodes")
-                         for w, ps in sorted(spread.items())])
-    names = [n for w, n in zip(graph.workers, graph.worker_names()) if w.gpu_count]
-    return {w: next(iter(seen[w])) for w in names if w in seen}
-
-
 def _subgraph(graph: Any, names: list[str]) -> Any:
     keep = [w for w, n in zip(graph.workers, graph.worker_names()) if n in names]
     return graph.model_copy(update={"workers": keep})
@@ -93,12 +71,10 @@ def _merge(graph: Any, parts: list[Any], pools: Sequence[GpuPool], instances: Ma
                  for i, n in enumerate(n for pp in mine for n in pp.nodes)]
         out.append(PoolPlan(pool, instances[pool.name], nodes, lower_bound=sum(pp.lower_bound for pp in mine),
                             optimal=all(pp.optimal for pp in mine), region=region))
-    merged = CapacityPlan(graph=graph.name, pools=out, system=parts[0].system,
-                          warnings=[w for cap in parts for w in cap.warnings],
-                          reasons=[r for cap in parts for r in cap.reasons])
-    if hasattr(merged, "placement"):
-        merged.placement = {w: p for cap in parts for w, p in worker_pools(graph, cap).items()}
-    return merged
+    placement = {w: p for cap in parts for w, p in cap.worker_pools().items()}
+    return CapacityPlan(graph=graph.name, pools=out, system=parts[0].system,
+                        warnings=[w for cap in parts for w in cap.warnings],
+                        reasons=[r for cap in parts for r in cap.reasons], placement=dict(sorted(placement.items())))
 
 
 def plan_graph(graph: Any, pools: Sequence[GpuPool], instances: Mapping[str, Any], *, catalog: Any = None,
@@ -144,7 +120,7 @@ def plan_graph(graph: Any, pools: Sequence[GpuPool], instances: Mapping[str, Any
         capacity = parts[0] if len(parts) == 1 and set(groups) == {None} else _merge(graph, parts, pools, instances, region)
     else:
         capacity = plan(graph, list(pools), catalog=catalog, region=region)
-    where = worker_pools(graph, capacity)
+    where = dict(sorted(capacity.worker_pools().items()))     # GPU worker → the one pool of all its replicas
     placed = [(w, roles[w], by_name[p], instances[p]) for w, p in sorted(where.items())]
     problems = fabrics.placement_problems(placed) + _image_problems(graph, placed)
     if problems:
