@@ -66,7 +66,7 @@ def _given(path: Path, where: str) -> Path:
 
 
 def check_manifests(objs: list[tuple[str, dict]], crd: Path | None) -> ManifestChecks:
-    from ..targets.k8s.validate import check_manifest, foreign_resource_note
+    from ..targets.k8s.validate import check_manifest
 
     out = ManifestChecks(crd=str(crd) if crd is not None else None)
     for fname, obj in objs:
@@ -79,9 +79,7 @@ def check_manifests(objs: list[tuple[str, dict]], crd: Path | None) -> ManifestC
             found = admission_problems(prune_nulls(obj), None, notes)
             notes.insert(0, "not validated against the Dynamo CRD schema or its CEL rules (no CRD); "
                             "the operator's webhook rules were checked")
-        elif foreign_resource_note(obj) is not None:
-            found, notes = [], [foreign_resource_note(obj)]
-        else:
+        else:   # another operator's resource: no problems, check_manifest's "not checked" note
             found, notes = check_manifest(obj, crd_dir=crd)
         if notes:
             out.not_validated[fname] = "; ".join(notes)
