@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..stacks.config import (StackConfig, is_credential_key, is_secure, parse, read_stack_file, repo_root,
-                             stack_name)
+from ..stacks.config import (PROJECT, StackConfig, is_credential_key, is_secure, parse, read_stack_file,
+                             repo_root, stack_name)
 from .record import SECRET, StackRecord
 
 # stands in for a `secure:` value the offline engine cannot decrypt (never a real credential)
@@ -89,8 +89,6 @@ def run_stack(stack: str, root: Path | None = None) -> StackRun:
 
     def program() -> None:
         built.update(run(cfg, name, root))
-
-    from ..stacks.config import PROJECT
 
     record = run_program(program, project=PROJECT, stack=name, config=engine_cfg, secret_keys=secret_keys)
     record.config = masked_config(raw)
