@@ -53,8 +53,9 @@ class Catalog:
                               "list them with `dynamo-iac catalog`, or add it with your own catalog file "
                               "(DYNAMO_IAC_CATALOG)") from None
 
-    def gpu_models(self) -> list[str]:
-        return sorted({it.gpu_model for it in self._entries.values() if it.gpus})
+    def gpu_models(self, cloud: str | None = None) -> list[str]:
+        """The GPU models (lower-case, sorted) of `cloud`'s GPU entries: what `select(gpu=…)` accepts."""
+        return sorted({it.gpu_model.lower() for it in self.select(cloud=cloud, gpus_only=True)})
 
     def select(self, cloud: str | None = None, gpu: str | None = None, gpus_only: bool = False) -> list[InstanceType]:
         """Entries of `cloud` whose GPU model is `gpu` (case-insensitive; "a100" also matches the

@@ -29,9 +29,8 @@ def register(app: typer.Typer) -> None:
         cat = load()
         items = cat.select(cloud=cloud, gpu=gpu)
         if not items:
-            here = sorted({i.gpu_model.lower() for i in cat.select(cloud=cloud, gpus_only=True)})
             raise ConfigError(f"no {cloud + ' ' if cloud else ''}instance type has GPU model {gpu!r}", "--gpu",
-                              f"use one of {', '.join(here)}" + (f" (on {cloud})" if cloud else ""))
+                              f"use one of {', '.join(cat.gpu_models(cloud))}" + (f" (on {cloud})" if cloud else ""))
         if as_json:
             sys.stdout.write(json.dumps([i.model_dump(mode="json") for i in items], indent=2, sort_keys=True) + "\n")
             return

@@ -81,11 +81,10 @@ def auto_pools(graph: Any, cloud: str, gpu: str | None = None, min_memory_gb: fl
                                 f"{min_memory_gb!r}", "pass e.g. min_memory_gb=80, or leave it unset"))
     cat = catalog or load()
     if gpu and cloud in CLOUDS and not cat.select(cloud=cloud, gpu=gpu, gpus_only=True):
-        here = sorted({it.gpu_model.lower() for it in cat.select(cloud=cloud, gpus_only=True)})
         known = bool(cat.select(gpu=gpu, gpus_only=True))
         problems.append(Problem("auto_pools.gpu", f"no {CLOUDS[cloud]} "
                                 f"instance type has GPU model {gpu!r}" + ("" if known else " (nor any in the catalog)"),
-                                f"use one of {', '.join(here)} on {cloud}"
+                                f"use one of {', '.join(cat.gpu_models(cloud))} on {cloud}"
                                 + (f", or another cloud that has {gpu}" if known else "")))
     if problems:
         raise ConfigError(problems)
