@@ -218,7 +218,6 @@ class AwsGpuCluster(pulumi.ComponentResource):
         self.instances = {p.name: i for p, i in planned}
         tags = {"dynamo-iac/cluster": name}
         # ---- network
-        self.subnets_by_zone: dict[str, Any] = {}     # zone → Input[str], when known before apply
         lookups: list[tuple[str, Any]] = []            # (subnet id, its AZ as an Output), existing VPC
         if vpc_id:
             self.vpc_id = pulumi.Output.from_input(vpc_id)
@@ -261,7 +260,6 @@ class AwsGpuCluster(pulumi.ComponentResource):
                                               opts=co)
                 private[z] = sn.id
             private_ids = [private[z] for z in zones]
-        self.subnets_by_zone = dict(private)
 
         def subnets_of(zone: str | None) -> Any:
             """The private subnet(s) a pool's nodes go to: its zone's, or all of them."""
@@ -369,7 +367,6 @@ class AwsGpuCluster(pulumi.ComponentResource):
         elif storage == "fsx-lustre":
             self.storage = self._fsx(aws, k8s, name, tags, subnets_of(planned[0][0].zone), cidr, fsx_capacity_gib,
                                      co)
-        self.pool_taints = {p.name: pool_taints(CLOUD, p, i) for p, i in planned}
         # the AL2023 NVIDIA AMIs ship the driver and the container toolkit: the GPU Operator must not
         self.platform = PlatformHints(gpu_operator_values={"driver": {"enabled": False},
                                                            "toolkit": {"enabled": False}},

@@ -405,7 +405,6 @@ class AzureGpuCluster(pulumi.ComponentResource):
             gpu_operator_values=gpu_values, namespace_labels=ns_labels, depends_on=tuple(depends),
             operator_driver_pools=tuple(p.pool.name for p in planned
                                         if p.instance.gpus and p.pool.gpu_driver == "operator"))
-        self.pool_taints = {p.pool.name: pool_taints(CLOUD, p.pool, p.instance) for p in planned}
 
         self.storage: dict[str, Any] | None = None
         if model_cache is not None:

@@ -486,7 +486,6 @@ class GcpGpuCluster(pulumi.ComponentResource):
             gpu_operator_values=gpu_values,
             namespace_quotas={versions.chart("gpu-operator").namespace: CRITICAL_PODS_QUOTA},
             operator_driver_pools=tuple(p.pool.name for p in gpu_pools if p.pool.gpu_driver == "operator"))
-        self.pool_taints = {p.pool.name: pool_taints(CLOUD, p.pool, p.instance) for p in planned}
 
         self.storage: dict[str, Any] | None = None
         if model_cache is not None:
