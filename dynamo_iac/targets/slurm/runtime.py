@@ -93,13 +93,15 @@ dyn_fail() {  # STEP REASON
   exit 1
 }
 
+dyn_blame() { sed -n 's/^blame: //p' "$1" | head -n 1; }   # FILE → the step jobprobe.py's output blames
+
 dyn_check_steps() {  # fail on the first step whose srun has exited or whose failure probe fired
   local s rc blame
   if [ -n "$DYN_WATCH_PID" ] && ! kill -0 "$DYN_WATCH_PID" 2>/dev/null; then
     wait "$DYN_WATCH_PID"; rc=$?; DYN_WATCH_PID=""
     cat "$DYN_RUN_DIR/watch.out" >>"$DYN_RUN_DIR/probes.log"
     if [ "$rc" -ne 0 ]; then   # 0: the watch reached the job's time limit
-      blame=$(sed -n 's/^blame: //p' "$DYN_RUN_DIR/watch.out" | head -n 1)
+      blame=$(dyn_blame "$DYN_RUN_DIR/watch.out")
       dyn_fail "${blame:-probes}" "$(tail -n 1 "$DYN_RUN_DIR/watch.out")"
     fi
   fi
@@ -140,10 +142,10 @@ dyn_probe_wait() {  # the verdict of dyn_probe_start's probe
     0) dyn_event ready "$step" "$what" ;;
     2) dyn_check_steps; dyn_fail "$step" "a watched step exited while waiting for $what" ;;
     3) local blame   # a step's probe failed: "blame: STEP", then the reason
-       blame=$(sed -n 's/^blame: //p' "$DYN_RUN_DIR/probe.out" | head -n 1)
+       blame=$(dyn_blame "$DYN_RUN_DIR/probe.out")
        dyn_fail "$blame" "$(tail -n 1 "$DYN_RUN_DIR/probe.out")" ;;
     *) local blame
-       blame=$(sed -n 's/^blame: //p' "$DYN_RUN_DIR/probe.out" | head -n 1)
+       blame=$(dyn_blame "$DYN_RUN_DIR/probe.out")
        dyn_fail "${blame:-$step}" "$what: $(tail -n 1 "$DYN_RUN_DIR/probe.out")" ;;
   esac
 }
