@@ -191,12 +191,6 @@ def solve(items: list[Item], cap: int, demand: dict[int, int] | None = None, fca
     return Packing(bins, root, not aborted or best_n == root)
 
 
-def pack(items: list[Item], cap: int, exact_limit: int | None = None, demand: dict[int, int] | None = None,
-         fcap: int | None = None) -> list[list[Item]]:
-    """Node assignment of (gpus, label) items on nodes of `cap` GPUs (see `solve`; kept for callers)."""
-    return solve(items, cap, demand, fcap).bins
-
-
 def lower_bound(items: list[Item], cap: int, demand: dict[int, int] | None = None, fcap: int | None = None) -> int:
     if not items:
         return 0
