@@ -21,10 +21,10 @@ def register(app: typer.Typer) -> None:
 
         from ..errors import ConfigError
         from .catalog import load
-        from .model import PURCHASE_OPTIONS
+        from .model import CLOUDS, PURCHASE_OPTIONS
 
         cloud = cloud.lower() if cloud else None
-        if cloud and cloud not in ("aws", "azure", "gcp"):
+        if cloud and cloud not in CLOUDS:
             raise ConfigError(f"unknown cloud {cloud!r}", "--cloud", "use aws, azure or gcp")
         cat = load()
         items = cat.select(cloud=cloud, gpu=gpu)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Cloud = Literal["aws", "azure", "gcp", "any"]
+CLOUDS = {"aws": "AWS", "azure": "Azure", "gcp": "GCP"}     # the clouds a pool can be on, and their names
 FabricKind = Literal["efa", "infiniband", "roce", "gpudirect-tcpx", "gpudirect-tcpxo", "none"]
 PurchaseOption = Literal["on-demand", "spot", "capacity-block", "reservation"]
 PURCHASE_OPTIONS: tuple[str, ...] = PurchaseOption.__args__        # type: ignore[attr-defined]

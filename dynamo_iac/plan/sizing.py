@@ -5,7 +5,7 @@ import math
 from typing import Any, Iterable
 
 from ..errors import PlanError, Problem
-from ..hardware.model import InstanceType
+from ..hardware.model import CLOUDS, InstanceType
 from ..hardware.pool import GpuPool
 
 GPU_MEMORY_UTILISATION = 0.9    # vLLM's default --gpu-memory-utilization
@@ -48,9 +48,6 @@ def _span_without_fabric(graph: Any, inst: InstanceType) -> Problem | None:
                            f"({inst.gpus} GPUs each), which have no RDMA fabric",
                            "pick a type with more GPUs per node or an RDMA fabric (EFA / InfiniBand / RoCE)")
     return None
-
-
-CLOUDS = {"aws": "AWS", "azure": "Azure", "gcp": "GCP"}
 
 
 def auto_pools(graph: Any, cloud: str, gpu: str | None = None, min_memory_gb: float | None = None,
