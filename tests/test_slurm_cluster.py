@@ -114,6 +114,13 @@ def wait_gone(run_dir: Path, job_id: int, timeout: float = 15) -> list[str]:
         time.sleep(0.2)
 
 
+def submitted_job_id(output: str) -> int:
+    """The job id `slurm submit` printed (the test fails showing the output when there is none)."""
+    m = re.search(r"submitted job (\d+)", output)
+    assert m, output
+    return int(m.group(1))
+
+
 def run_to_end(run_env, gfile: Path, *flags: str) -> tuple[int, jobs.JobStatus, float]:
     """Render GRAPH with the mocker (and FLAGS), sbatch it and follow the job to its end (at most
     60 s, then it is cancelled): the job id, its status and the seconds from sbatch to the end."""
@@ -137,9 +144,7 @@ def test_disagg_graph_serves_on_planned_gpus_and_cancels_clean(run_env):
     r = CliRunner()
     res = r.invoke(app, ["submit", str(gfile), "-c", str(cfile), "--engine", "mocker", "--model-path", str(model),
                          "--timeout", "60"])
-    m = re.search(r"submitted job (\d+)", res.output)
-    assert m, res.output
-    job_id = int(m.group(1))
+    job_id = submitted_job_id(res.output)
     try:
         assert res.exit_code == 0, res.output
         assert f"endpoint http://127.0.0.1:{port}" in res.output
@@ -247,9 +252,7 @@ def test_prerendered_mocker_replica_across_two_nodes_into_a_fresh_output_dir(run
     assert res.exit_code == 0, res.output
     assert not (tmp_path / "fresh").exists()
     res = r.invoke(app, ["submit", str(tmp_path / "tp8.sbatch"), "--timeout", "60"])
-    m = re.search(r"submitted job (\d+)", res.output)
-    assert m, res.output
-    job_id = int(m.group(1))
+    job_id = submitted_job_id(res.output)
     try:
         assert res.exit_code == 0, res.output
         st = jobs.status(job_id)
@@ -284,9 +287,7 @@ probes:
 """)
     res = CliRunner().invoke(app, ["submit", str(gfile), "-c", str(cfile), "--engine", "mocker", "--model-path",
                                    str(model), "--probes", str(probes), "--timeout", "60"])
-    m = re.search(r"submitted job (\d+)", res.output)
-    assert m, res.output
-    job_id = int(m.group(1))
+    job_id = submitted_job_id(res.output)
     try:
         assert res.exit_code == 0, res.output
         st = jobs.status(job_id)
@@ -338,7 +339,7 @@ def test_benchmark_step_keeps_aiperf_files_in_the_run_dir(run_env):
                                    str(model), "--bench", "--bench-requests", "4", "--aiperf", f"{aiperf} -m aiperf",
                                    "--wait", "--timeout", "240"])
     assert res.exit_code == 0, res.output
-    job_id = int(re.search(r"submitted job (\d+)", res.output).group(1))
+    job_id = submitted_job_id(res.output)
     st = jobs.status(job_id)
     assert st.state == "COMPLETED"
     export = json.loads((st.run_dir / "aiperf" / "profile_export_aiperf.json").read_text())
