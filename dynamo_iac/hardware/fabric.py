@@ -67,9 +67,10 @@ def kv_same_node(instance: InstanceType) -> bool:
     return bool(instance.fabric.same_node_kv_transfer)
 
 
-def zone_problems(pool: GpuPool, instance: InstanceType, where: str = "") -> list[Problem]:
+def zone_problems(pool: GpuPool, instance: InstanceType, where: str = "", subject: str = "") -> list[Problem]:
     """A pool whose fabric domain is zonal (AWS EFA: one AZ / placement group; GCP RDMA: one zonal
-    VPC) must name exactly one zone, else the domain is undefined. Shared with components/aws.py."""
+    VPC) must name exactly one zone, else the domain is undefined. Shared with components/aws.py.
+    `subject` names the pool in the message (default: pool 'name')."""
     dom = instance.fabric.domain
     if dom not in ("az", "network") or len(pool.zones) == 1:
         return []
@@ -78,9 +79,8 @@ def zone_problems(pool: GpuPool, instance: InstanceType, where: str = "") -> lis
     reach = (f"{kind.upper()} only connects instances of one AZ (one placement group)" if dom == "az" else
              f"a {kind} RDMA network is zonal, it only connects nodes of one zone")
     return [Problem(f"{where or 'pools[' + pool.name + ']'}.zones",
-                    f"pool {pool.name!r} ({instance.name}) has {what}; {reach}",
+                    f"{subject or f'pool {pool.name!r}'} ({instance.name}) has {what}; {reach}",
                     f"set zones: [{(pool.zones or ['<one zone>'])[0]!r}] (one zone)")]
-
 
 
 def domain(pool: GpuPool, instance: InstanceType) -> tuple[str, ...] | None:

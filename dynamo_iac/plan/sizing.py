@@ -128,7 +128,7 @@ def auto_pools(graph: Any, cloud: str, gpu: str | None = None, min_memory_gb: fl
     _, inst, nodes = best
     pool = GpuPool(name="gpu", instance_type=inst.name, nodes=nodes, purchase_option=purchase_option,
                    zones=[zone] if zone else [])
-    if zp := zone_problems(pool, inst, "auto_pools"):
-        raise PlanError([Problem("auto_pools.zone", zp[0].message.replace("pool 'gpu'", "the cheapest type"),
+    if zp := zone_problems(pool, inst, "auto_pools", subject="the cheapest type"):
+        raise PlanError([Problem("auto_pools.zone", zp[0].message,
                                  "pass zone=… (one availability zone / zone)")])
     return [pool]
