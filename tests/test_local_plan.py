@@ -306,3 +306,27 @@ def test_failure_log_tail_has_no_terminal_colour_codes(tmp_path):
     log = tmp_path / "w.log"
     log.write_bytes(b"start\n\x1b[2m2026\x1b[0m \x1b[31mERROR\x1b[0m boom\x1b[K\n")
     assert tail(str(log)) == "start\n2026 ERROR boom"
+
+
+def test_one_run_never_picks_the_same_free_port_twice(tmp_path, monkeypatch):
+    """The kernel may return a just-closed ephemeral port again: the broker's two ports and every
+    frontend replica's must still differ (this collided now and then under load)."""
+    from dynamo_iac.targets.local import launch
+
+    handed = iter([41000, 41000, 41001, 41000, 41001, 41002, 41001, 41003])
+
+    class FakeSocket:
+        def __init__(self, *a, **k): self.port = None
+        def __enter__(self): return self
+        def __exit__(self, *a): return False
+        def bind(self, addr): self.port = next(handed) if addr[1] == 0 else addr[1]
+        def getsockname(self): return (LOOPBACK, self.port)
+
+    monkeypatch.setattr(launch.socket, "socket", FakeSocket)
+    g = agg(1)
+    g.frontend.replicas = 2
+    plan = build_plan(g, run_dir=tmp_path, dynamo_python=PY, port=0)
+    broker = next(p for p in plan.processes if p.kind == "broker")
+    xsub, xpub = (int(a) for a in broker.argv[-2:])
+    fronts = [p.port for p in plan.processes if p.kind == "frontend"]
+    assert (xsub, xpub) == (41000, 41001) and fronts == [41002, 41003]

@@ -91,10 +91,19 @@ class LaunchPlan:
         return next(p for p in self.processes if p.name == name)
 
 
-def free_port(host: str = LOOPBACK) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+def free_port(host: str = LOOPBACK, taken: set[int] | None = None) -> int:
+    """A port nothing listens on now. The socket is closed before the process binds it, so the
+    kernel may hand the same port out again: ports in `taken` are skipped, and the chosen one is
+    added to it (one run's listeners never collide with each other)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if taken is None:
+            return port
+        if port not in taken:
+            taken.add(port)
+            return port
 
 
 def port_in_use(port: int, host: str = LOOPBACK) -> bool:
@@ -202,9 +211,8 @@ def build_plan(graph: Any, *, run_dir: str | Path, dynamo_python: str, engine: s
     for rc in graph.extra_components:
         notes.append(f"component {rc.name!r} ({rc.type}) is not started locally")
 
-    xsub, xpub = free_port(), free_port()
-    while xpub == xsub:
-        xpub = free_port()
+    ports: set[int] = set()                      # every port this run picks, kept apart
+    xsub, xpub = free_port(taken=ports), free_port(taken=ports)
     common = {
         "DYN_DISCOVERY_BACKEND": "file",
         "DYN_FILE_KV": str(kv),
@@ -234,7 +242,7 @@ def build_plan(graph: Any, *, run_dir: str | Path, dynamo_python: str, engine: s
     fe_name = fe.name or "Frontend"
     base_port = fe.port if port is None else port
     for i in range(fe.replicas):
-        p = free_port() if base_port == 0 else base_port + i
+        p = free_port(taken=ports) if base_port == 0 else base_port + i
         if base_port and p > 65535:
             raise ConfigError(f"frontend replica {i} would need port {p}", "frontend.port",
                               "use a lower port or --port 0")
